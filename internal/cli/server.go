@@ -1,0 +1,115 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/spinel-net/spinel/internal/config"
+	"github.com/spinel-net/spinel/internal/server"
+	"github.com/spinel-net/spinel/internal/service"
+)
+
+func newServerCmd() *cobra.Command {
+	var (
+		cfg                   server.Config
+		configFile            string
+		logLevel, logFormat   string
+		vlanRanges, vniRanges []string
+		quotas                map[string]int
+	)
+	def := service.DefaultConfig()
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the Neutron v2.0 API server",
+		Long: `Run the Neutron v2.0 API server. Without --etcd-endpoints it starts an
+embedded etcd member in --data-dir. Every flag can also be set with a
+SPINEL_* environment variable (--data-dir: SPINEL_DATA_DIR) or in the YAML
+file given by --config, whose keys are the flag names; flags win over the
+environment, which wins over the file.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if configFile == "" {
+				configFile = os.Getenv("SPINEL_CONFIG")
+			}
+			if err := config.Apply(cmd.Flags(), configFile); err != nil {
+				return err
+			}
+			log, err := newLogger(cmd.ErrOrStderr(), logLevel, logFormat)
+			if err != nil {
+				return err
+			}
+			cfg.Service.VLANRanges, err = parseRanges(vlanRanges, true)
+			if err != nil {
+				return err
+			}
+			vni, err := parseRanges(vniRanges, true)
+			if err != nil {
+				return err
+			}
+			for k, v := range vni {
+				cfg.Service.VNIRanges[k] = v
+			}
+			for k, v := range quotas {
+				if !contains(service.QuotaResources, k) {
+					return fmt.Errorf("--default-quota: unknown resource %q", k)
+				}
+				cfg.Service.DefaultQuotas[k] = v
+			}
+			return server.Run(cmd.Context(), cfg, log)
+		},
+	}
+	cfg.Service = def
+	f := cmd.Flags()
+	f.StringVar(&configFile, "config", "", "YAML configuration file (env SPINEL_CONFIG)")
+	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:9696", "address of the Neutron API")
+	f.StringVar(&cfg.Store.DataDir, "data-dir", "/var/lib/spinel", "data directory of the embedded etcd member")
+	f.StringSliceVar(&cfg.Store.Endpoints, "etcd-endpoints", nil, "external etcd cluster endpoints (default: run an embedded member)")
+	f.StringVar(&cfg.Store.CertFile, "etcd-cert", "", "client certificate for the etcd cluster")
+	f.StringVar(&cfg.Store.KeyFile, "etcd-key", "", "client key for the etcd cluster")
+	f.StringVar(&cfg.Store.CAFile, "etcd-ca", "", "CA bundle of the etcd cluster")
+	f.StringVar(&cfg.Store.Prefix, "etcd-prefix", "/spinel", "key prefix in etcd")
+	f.StringVar(&cfg.Store.ListenClient, "etcd-listen-client", "", "also serve the embedded etcd to clients on this URL (e.g. http://127.0.0.1:2379)")
+	f.BoolVar(&cfg.Store.UnsafeNoFsync, "etcd-unsafe-no-fsync", false, "disable fsync in the embedded etcd (tests only: loses data on power failure)")
+	f.StringVar(&cfg.NoAuthProject, "noauth-project", "admin", "project of admin requests without X-Project-Id")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&logFormat, "log-format", "text", "text or json")
+	f.IntVar(&cfg.Service.DefaultMTU, "global-physnet-mtu", def.DefaultMTU, "MTU of the physical network; network MTUs derive from it")
+	f.StringVar(&cfg.Service.DefaultNetworkType, "default-network-type", def.DefaultNetworkType, "provider:network_type of networks created without provider attributes")
+	f.StringVar(&cfg.Service.BaseMAC, "base-mac", def.BaseMAC, "base of generated MAC addresses (the first three bytes are kept)")
+	f.StringSliceVar(&vlanRanges, "network-vlan-ranges", nil, "tenant VLAN ranges, physnet:min:max")
+	f.StringSliceVar(&vniRanges, "vni-ranges", nil, "geneve/vxlan id ranges, type:min:max (default 1-65535 each)")
+	f.StringToIntVar(&quotas, "default-quota", nil, "default quotas, e.g. network=100,port=500 (-1 unlimited)")
+	f.MarkHidden("etcd-unsafe-no-fsync")
+	return cmd
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// parseRanges parses name:min:max entries.
+func parseRanges(in []string, needName bool) (map[string][2]int, error) {
+	out := map[string][2]int{}
+	for _, r := range in {
+		parts := strings.Split(r, ":")
+		if len(parts) != 3 {
+			return nil, fmt.Errorf("range %q: want name:min:max", r)
+		}
+		lo, err1 := strconv.Atoi(parts[1])
+		hi, err2 := strconv.Atoi(parts[2])
+		if err1 != nil || err2 != nil || lo < 1 || hi < lo {
+			return nil, fmt.Errorf("range %q: bad bounds", r)
+		}
+		out[parts[0]] = [2]int{lo, hi}
+	}
+	return out, nil
+}

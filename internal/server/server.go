@@ -1,0 +1,88 @@
+// Package server wires spinel's API server together: etcd (embedded or
+// external), the watch cache, the service layer and the HTTP API.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/spinel-net/spinel/internal/apiserver"
+	"github.com/spinel-net/spinel/internal/auth"
+	"github.com/spinel-net/spinel/internal/cache"
+	"github.com/spinel-net/spinel/internal/service"
+	"github.com/spinel-net/spinel/internal/store"
+)
+
+// Config is everything `spinel server` needs.
+type Config struct {
+	Listen        string
+	Store         store.Config
+	Service       service.Config
+	NoAuthProject string
+	// OnListen, if set, is called with the bound address once serving.
+	OnListen func(addr net.Addr)
+}
+
+// Run serves the API until ctx is cancelled, then shuts down cleanly:
+// in-flight requests finish (up to 10 s) before etcd is closed.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	st, err := store.Open(ctx, cfg.Store, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	c := cache.New(st.Client, st.Prefix(), service.Kinds(), log)
+	cacheCtx, stopCache := context.WithCancel(context.WithoutCancel(ctx))
+	cacheDone := make(chan struct{})
+	go func() { defer close(cacheDone); c.Run(cacheCtx) }()
+	defer func() { stopCache(); <-cacheDone }()
+
+	select {
+	case <-c.Ready():
+	case <-ctx.Done():
+		return nil
+	}
+	var ready atomic.Bool
+	svc := service.New(cfg.Service, st, c, log)
+	api := apiserver.New(svc, auth.NoAuth{AdminProject: cfg.NoAuthProject}, log, apiserver.Options{Ready: ready.Load})
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	hs := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	ready.Store(true)
+	log.Info("spinel server ready", "listen", ln.Addr().String(), "etcd", etcdDesc(cfg.Store))
+	if cfg.OnListen != nil {
+		cfg.OnListen(ln.Addr())
+	}
+	select {
+	case err := <-errc:
+		return fmt.Errorf("server: %w", err)
+	case <-ctx.Done():
+	}
+	ready.Store(false)
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("server: shutdown: %w", err)
+	}
+	return nil
+}
+
+func etcdDesc(c store.Config) string {
+	if len(c.Endpoints) == 0 {
+		return "embedded:" + c.DataDir
+	}
+	return fmt.Sprint(c.Endpoints)
+}

@@ -1,0 +1,286 @@
+package service
+
+import (
+	"context"
+	"slices"
+	"strconv"
+
+	"github.com/spinel-net/spinel/internal/auth"
+	"github.com/spinel-net/spinel/internal/cache"
+	"github.com/spinel-net/spinel/internal/model"
+	"github.com/spinel-net/spinel/internal/neutron"
+	"github.com/spinel-net/spinel/internal/store"
+)
+
+// NetworkTypes are the provider:network_type values spinel accepts.
+var NetworkTypes = []string{"routed", "flat", "vlan", "geneve", "vxlan"}
+
+func (s *Service) networkResource() *Resource {
+	return &Resource{
+		Kind: &cache.Kind{Name: "network", New: func() model.Object { return &model.Network{} },
+			Indexes: map[string]func(model.Object) []string{"project": byProject}},
+		Singular: "network", Plural: "networks", Tagged: true,
+		Visible: func(id *auth.Identity, o model.Object) bool {
+			n := o.(*model.Network)
+			return n.ProjectID == id.ProjectID || n.Shared || n.RouterExternal
+		},
+		Decorate: s.decorateNetwork,
+		Create:   s.createNetwork,
+		Update:   s.updateNetwork,
+		Delete:   s.deleteNetwork,
+	}
+}
+
+func (s *Service) decorateNetwork(o model.Object) model.Object {
+	n := *o.(*model.Network)
+	n.Subnets = []string{}
+	for _, e := range s.cache.ByIndex("subnet", "network", n.ID) {
+		n.Subnets = append(n.Subnets, e.Obj.GetID())
+	}
+	slices.Sort(n.Subnets)
+	return &n
+}
+
+// maxMTU is the largest MTU a network of type can carry.
+func (s *Service) maxMTU(typ string) int {
+	switch typ {
+	case "geneve":
+		return s.cfg.DefaultMTU - 58
+	case "vxlan":
+		return s.cfg.DefaultMTU - 50
+	}
+	return s.cfg.DefaultMTU
+}
+
+func (s *Service) createNetwork(ctx context.Context, body Body) (model.Object, error) {
+	ident := auth.From(ctx)
+	if err := requireWriter(ident, "create_network"); err != nil {
+		return nil, err
+	}
+	n := &model.Network{}
+	present, err := model.Decode(body, n, model.Create, ident.Admin, "create_network")
+	if err != nil {
+		return nil, err
+	}
+	if err := setProject(ident, present, &n.ProjectID, &n.TenantID); err != nil {
+		return nil, err
+	}
+	n.ID = newID()
+	if !present.Has("admin_state_up") {
+		n.AdminStateUp = true
+	}
+	if !present.Has("port_security_enabled") {
+		n.PortSecurityEnabled = true
+	}
+	n.Status = "ACTIVE"
+	if n.NetworkType == "" {
+		if n.PhysicalNetwork != nil || n.SegmentationID != nil {
+			return nil, neutron.InvalidInput("provider:network_type required")
+		}
+		n.NetworkType = s.cfg.DefaultNetworkType
+	}
+	if !slices.Contains(NetworkTypes, n.NetworkType) {
+		return nil, neutron.InvalidInput("network_type value '%s' not supported", n.NetworkType)
+	}
+	if err := s.validateSegment(n); err != nil {
+		return nil, err
+	}
+	n.L2Adjacency = n.NetworkType != "routed"
+	maxMTU := s.maxMTU(n.NetworkType)
+	if !present.Has("mtu") {
+		n.MTU = maxMTU
+	} else if n.MTU > maxMTU {
+		return nil, neutron.InvalidInput("Requested MTU is too big, maximum is %d", maxMTU)
+	} else if n.MTU < 68 {
+		return nil, neutron.InvalidAttribute("mtu", strconv.Itoa(n.MTU)+" is too small, minimum is 68")
+	}
+	n.Stamp(s.now())
+	requestedSeg := n.SegmentationID
+	err = s.commit(ctx, func(reserved *[]string) (*store.Change, error) {
+		ch := &store.Change{}
+		n.SegmentationID = requestedSeg
+		if err := s.allocateSegment(ch, reserved, n); err != nil {
+			return nil, err
+		}
+		if err := s.takeQuota(ch, reserved, "network", n.ProjectID, n.ID); err != nil {
+			return nil, err
+		}
+		s.putNew(ch, "network", n)
+		return ch, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.decorateNetwork(n), nil
+}
+
+// validateSegment checks the provider attributes' combination.
+func (s *Service) validateSegment(n *model.Network) error {
+	phys, seg := n.PhysicalNetwork, n.SegmentationID
+	switch n.NetworkType {
+	case "routed", "geneve", "vxlan":
+		if phys != nil {
+			return neutron.InvalidInput("provider:physical_network specified for %s network", n.NetworkType)
+		}
+		if n.NetworkType == "routed" && seg != nil {
+			return neutron.InvalidInput("provider:segmentation_id specified for routed network")
+		}
+		if seg != nil && (*seg < 1 || *seg > 1<<24-1) {
+			return neutron.InvalidInput("%s segmentation_id %d out of range (1 through 16777215)", n.NetworkType, *seg)
+		}
+	case "flat":
+		if phys == nil || *phys == "" {
+			return neutron.InvalidInput("provider:physical_network required for flat provider network")
+		}
+		if seg != nil {
+			return neutron.InvalidInput("provider:segmentation_id specified for flat network")
+		}
+	case "vlan":
+		if phys == nil || *phys == "" {
+			return neutron.InvalidInput("provider:physical_network required for VLAN provider network")
+		}
+		if seg != nil && (*seg < 1 || *seg > 4094) {
+			return neutron.InvalidInput("provider:segmentation_id out of range (1 through 4094)")
+		}
+	}
+	return nil
+}
+
+// segmentKey is the claim key of a network segment.
+func (s *Service) segmentKey(typ, phys string, seg int) string {
+	switch typ {
+	case "flat":
+		return s.store.ClaimKey("segment", "flat/"+phys)
+	case "vlan":
+		return s.store.ClaimKey("segment", "vlan/"+phys+"/"+strconv.Itoa(seg))
+	}
+	return s.store.ClaimKey("segment", typ+"/"+strconv.Itoa(seg))
+}
+
+// allocateSegment claims the network's segment: the one asked for, or a
+// free one from the configured ranges.
+func (s *Service) allocateSegment(ch *store.Change, reserved *[]string, n *model.Network) error {
+	phys := ""
+	if n.PhysicalNetwork != nil {
+		phys = *n.PhysicalNetwork
+	}
+	switch n.NetworkType {
+	case "routed":
+		return nil
+	case "flat":
+		key := s.segmentKey("flat", phys, 0)
+		if _, taken := s.cache.Claim(key); taken {
+			return neutron.Conflict("FlatNetworkInUse", "Unable to create the flat network. Physical network %s is in use.", phys)
+		}
+		claim(ch, key, "network", n.ID)
+		return nil
+	}
+	if n.SegmentationID != nil {
+		key := s.segmentKey(n.NetworkType, phys, *n.SegmentationID)
+		if _, taken := s.cache.Claim(key); taken {
+			if n.NetworkType == "vlan" {
+				return neutron.Conflict("VlanIdInUse", "Unable to create the network. The VLAN %d on physical network %s is in use.", *n.SegmentationID, phys)
+			}
+			return neutron.Conflict("TunnelIdInUse", "Unable to create the network. The tunnel ID %d is in use.", *n.SegmentationID)
+		}
+		claim(ch, key, "network", n.ID)
+		return nil
+	}
+	var rng [2]int
+	var ok bool
+	if n.NetworkType == "vlan" {
+		rng, ok = s.cfg.VLANRanges[phys]
+	} else {
+		rng, ok = s.cfg.VNIRanges[n.NetworkType]
+	}
+	busy := false
+	if ok {
+		for id := rng[0]; id <= rng[1]; id++ {
+			key := s.segmentKey(n.NetworkType, phys, id)
+			if _, taken := s.cache.Claim(key); taken {
+				continue
+			}
+			if !s.reserve(reserved, key) {
+				busy = true
+				continue
+			}
+			claim(ch, key, "network", n.ID)
+			n.SegmentationID = &id
+			return nil
+		}
+	}
+	if busy {
+		return errRetry
+	}
+	return neutron.Newf(503, "NoNetworkAvailable", "Unable to create the network. No tenant network is available for allocation.")
+}
+
+func (s *Service) updateNetwork(ctx context.Context, id string, body Body, ifMatch *int64) (model.Object, error) {
+	ident := auth.From(ctx)
+	var out *model.Network
+	err := s.commit(ctx, func(_ *[]string) (*store.Change, error) {
+		e, err := s.lookupOwned(ctx, s.kinds["network"], id, "update_network")
+		if err != nil {
+			return nil, err
+		}
+		if err := checkIfMatch(ifMatch, e.Obj); err != nil {
+			return nil, err
+		}
+		n := e.Copy().(*model.Network)
+		wasShared := n.Shared
+		present, err := model.Decode(body, n, model.Update, ident.Admin, "update_network")
+		if err != nil {
+			return nil, err
+		}
+		if present.Has("mtu") {
+			if max := s.maxMTU(n.NetworkType); n.MTU > max {
+				return nil, neutron.InvalidInput("Requested MTU is too big, maximum is %d", max)
+			} else if n.MTU < 68 {
+				return nil, neutron.InvalidAttribute("mtu", strconv.Itoa(n.MTU)+" is too small, minimum is 68")
+			}
+		}
+		if wasShared && !n.Shared {
+			for _, p := range s.cache.ByIndex("port", "network", id) {
+				if p.Obj.GetProjectID() != n.ProjectID {
+					return nil, neutron.Conflict("InvalidSharedSetting", "Unable to reconfigure sharing settings for network %s. Multiple tenants are using it.", id)
+				}
+			}
+		}
+		s.bump(n)
+		ch := &store.Change{}
+		s.putUpdate(ch, e, n)
+		out = n
+		return ch, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.decorateNetwork(out), nil
+}
+
+// networkOwnedDevices are port owners removed together with their network.
+var networkOwnedDevices = []string{"network:dhcp"}
+
+func (s *Service) deleteNetwork(ctx context.Context, id string, ifMatch *int64) error {
+	return s.commit(ctx, func(_ *[]string) (*store.Change, error) {
+		e, err := s.lookupOwned(ctx, s.kinds["network"], id, "delete_network")
+		if err != nil {
+			return nil, err
+		}
+		if err := checkIfMatch(ifMatch, e.Obj); err != nil {
+			return nil, err
+		}
+		ch := &store.Change{}
+		for _, p := range s.cache.ByIndex("port", "network", id) {
+			if !slices.Contains(networkOwnedDevices, p.Obj.(*model.Port).DeviceOwner) {
+				return nil, neutron.Conflict("NetworkInUse", "Unable to complete operation on network %s. There are one or more ports still in use on the network.", id)
+			}
+			s.deleteWithClaims(ch, p)
+		}
+		for _, sn := range s.cache.ByIndex("subnet", "network", id) {
+			s.deleteWithClaims(ch, sn)
+		}
+		s.deleteWithClaims(ch, e)
+		return ch, nil
+	})
+}
