@@ -20,7 +20,7 @@ func (s *Server) v2root(w http.ResponseWriter, r *http.Request) error {
 	for _, res := range s.svc.Resources() {
 		out = append(out, map[string]any{
 			"name": res.Singular, "collection": res.Plural,
-			"links": []any{map[string]string{"rel": "self", "href": baseURL(r) + "/v2.0/" + res.Plural}},
+			"links": []any{map[string]string{"rel": "self", "href": baseURL(r) + "/v2.0/" + res.URLPath()}},
 		})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"resources": out})

@@ -14,7 +14,7 @@ import (
 )
 
 func (s *Server) resourceRoutes(res *service.Resource) {
-	coll := "/v2.0/" + res.Plural
+	coll := "/v2.0/" + res.URLPath()
 	s.handle("GET "+coll, func(w http.ResponseWriter, r *http.Request) error { return s.list(w, r, res) })
 	s.handle("POST "+coll, func(w http.ResponseWriter, r *http.Request) error { return s.create(w, r, res) })
 	s.handle("GET "+coll+"/{id}", func(w http.ResponseWriter, r *http.Request) error { return s.show(w, r, res) })
@@ -41,7 +41,10 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, res *service.Resou
 		return err
 	}
 	admin := auth.From(r.Context()).Admin
-	entries, page := s.svc.List(r.Context(), res, q)
+	entries, page, err := s.svc.List(r.Context(), res, q)
+	if err != nil {
+		return err
+	}
 	var buf bytes.Buffer
 	buf.Grow(len(entries) * 512)
 	buf.WriteString(`{"` + res.Plural + `":[`)

@@ -21,7 +21,7 @@ func Execute(ctx context.Context, args []string) error {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServerCmd())
+	root.AddCommand(newServerCmd(), newBenchCmd())
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)
 }
@@ -41,4 +41,3 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	}
 	return nil, fmt.Errorf("bad log format %q (text or json)", format)
 }
-

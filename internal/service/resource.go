@@ -21,7 +21,8 @@ type Body = map[string]json.RawMessage
 type Resource struct {
 	Kind     *cache.Kind
 	Singular string // "network"
-	Plural   string // "networks"
+	Plural   string // "networks", the JSON collection key
+	Path     string // URL segment if not Plural ("security-groups")
 	// Tagged resources support /tags sub-resources and tag filters.
 	Tagged bool
 	// Visible reports whether the caller may see obj (nil: owner or admin).
@@ -31,16 +32,16 @@ type Resource struct {
 	Create   func(ctx context.Context, body Body) (model.Object, error)
 	Update   func(ctx context.Context, id string, body Body, ifMatch *int64) (model.Object, error)
 	Delete   func(ctx context.Context, id string, ifMatch *int64) error
+	// BeforeList, if set, runs before every list (e.g. to create defaults).
+	BeforeList func(ctx context.Context) error
 }
 
-// Resource returns the collection named plural ("networks", ...).
-func (s *Service) Resource(plural string) (*Resource, bool) {
-	for _, r := range s.kinds {
-		if r.Plural == plural {
-			return r, true
-		}
+// URLPath is the collection's URL segment under /v2.0.
+func (r *Resource) URLPath() string {
+	if r.Path != "" {
+		return r.Path
 	}
-	return nil, false
+	return r.Plural
 }
 
 // Resources returns every collection.
@@ -54,7 +55,7 @@ func (s *Service) Resources() []*Resource {
 }
 
 func (s *Service) resources() map[string]*Resource {
-	rs := []*Resource{s.networkResource()}
+	rs := []*Resource{s.networkResource(), s.subnetResource(), s.portResource(), s.securityGroupResource(), s.securityGroupRuleResource()}
 	m := map[string]*Resource{}
 	for _, r := range rs {
 		m[r.Singular] = r
@@ -82,7 +83,12 @@ type Entry struct {
 }
 
 // List returns the visible resources matching q, sorted and paginated.
-func (s *Service) List(ctx context.Context, r *Resource, q *query.Query) ([]Entry, []model.Object) {
+func (s *Service) List(ctx context.Context, r *Resource, q *query.Query) ([]Entry, []model.Object, error) {
+	if r.BeforeList != nil {
+		if err := r.BeforeList(ctx); err != nil {
+			return nil, nil, err
+		}
+	}
 	id := auth.From(ctx)
 	var objs []model.Object
 	raws := map[model.Object][]byte{}
@@ -112,7 +118,7 @@ func (s *Service) List(ctx context.Context, r *Resource, q *query.Query) ([]Entr
 	for i, o := range page {
 		entries[i] = Entry{Obj: o, Raw: raws[o]}
 	}
-	return entries, page
+	return entries, page, nil
 }
 
 // Show returns one visible resource, or its kind's 404.

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -273,4 +274,14 @@ func setProject(id *auth.Identity, present model.Present, projectID, tenantID *s
 	}
 	*projectID, *tenantID = p, p
 	return nil
+}
+
+func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+// unreserve gives back one reservation taken by this request.
+func (s *Service) unreserve(reserved *[]string, key string) {
+	if i := slices.Index(*reserved, key); i >= 0 {
+		*reserved = slices.Delete(*reserved, i, i+1)
+		s.release([]string{key})
+	}
 }
