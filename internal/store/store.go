@@ -19,6 +19,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
+	"go.uber.org/zap"
 )
 
 // Config selects and tunes the etcd behind the store.
@@ -128,6 +129,7 @@ func (s *Store) startEmbedded(ctx context.Context, cfg Config) error {
 	ec.Name = "spinel"
 	ec.Dir = filepath.Join(cfg.DataDir, "etcd")
 	ec.LogLevel = "error"
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	ec.MaxTxnOps = MaxTxnOps
 	ec.MaxRequestBytes = 8 << 20
 	ec.QuotaBackendBytes = 8 << 30
