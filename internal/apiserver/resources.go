@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -45,15 +46,23 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, res *service.Resou
 	if err != nil {
 		return err
 	}
+	// Stream the list: a large one is never held in memory twice.
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 64<<10)
 	var buf bytes.Buffer
-	buf.Grow(len(entries) * 512)
 	buf.WriteString(`{"` + res.Plural + `":[`)
 	for i, e := range entries {
 		if i > 0 {
 			buf.WriteByte(',')
 		}
 		if err := appendEntry(&buf, e, q.Fields, admin); err != nil {
-			return err
+			s.log.Error("encoding list entry", "kind", res.Singular, "err", err)
+			return nil // the status is sent; end the body here
+		}
+		if buf.Len() > 32<<10 {
+			bw.Write(buf.Bytes())
+			buf.Reset()
 		}
 	}
 	buf.WriteByte(']')
@@ -63,8 +72,8 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, res *service.Resou
 		buf.Write(b)
 	}
 	buf.WriteByte('}')
-	writeRaw(w, http.StatusOK, buf.Bytes())
-	return nil
+	bw.Write(buf.Bytes())
+	return bw.Flush()
 }
 
 func writeOne(w http.ResponseWriter, status int, res *service.Resource, e service.Entry, fields []string, admin bool) error {

@@ -138,3 +138,33 @@ func WindowedRandomFree(pools []Range, used func(netip.Addr) bool, rnd Rand, win
 	}
 	return netip.Addr{}, false
 }
+
+// NextFree is FirstFree starting after a hint: it scans the pools from the
+// address following after (in pool order) to their end and then from their
+// start up to after, so that an allocator remembering its last address
+// finds the next free one without rescanning everything it allocated
+// before. An invalid after, or one outside the pools, behaves as FirstFree.
+func NextFree(pools []Range, after netip.Addr, used func(netip.Addr) bool) (netip.Addr, bool) {
+	start := -1
+	for i, r := range pools {
+		if r.IsValid() && r.Contains(after) {
+			start = i
+			break
+		}
+	}
+	if start < 0 {
+		return FirstFree(pools, used)
+	}
+	// From after.Next() to the end of its pool, then the later pools.
+	if after != pools[start].End {
+		tail := append([]Range{{Start: after.Next(), End: pools[start].End}}, pools[start+1:]...)
+		if a, ok := FirstFree(tail, used); ok {
+			return a, true
+		}
+	} else if a, ok := FirstFree(pools[start+1:], used); ok {
+		return a, true
+	}
+	// Wrap around: the earlier pools, then the head of after's pool.
+	head := append(append([]Range{}, pools[:start]...), Range{Start: pools[start].Start, End: after})
+	return FirstFree(head, used)
+}

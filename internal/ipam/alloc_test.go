@@ -200,3 +200,37 @@ func TestWindowedRandomFree(t *testing.T) {
 		t.Fatalf("WindowedRandomFree on full pool = %s", got)
 	}
 }
+
+func TestNextFree(t *testing.T) {
+	pools := []Range{
+		{netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.5")},
+		{netip.MustParseAddr("10.0.0.10"), netip.MustParseAddr("10.0.0.11")},
+	}
+	usedSet := func(addrs ...string) func(netip.Addr) bool {
+		m := map[netip.Addr]bool{}
+		for _, a := range addrs {
+			m[netip.MustParseAddr(a)] = true
+		}
+		return func(a netip.Addr) bool { return m[a] }
+	}
+	cases := []struct {
+		after string
+		used  []string
+		want  string
+		ok    bool
+	}{
+		{"10.0.0.2", nil, "10.0.0.3", true},
+		{"10.0.0.5", nil, "10.0.0.10", true},
+		{"10.0.0.11", nil, "10.0.0.2", true},
+		{"10.0.0.3", []string{"10.0.0.4", "10.0.0.5", "10.0.0.10", "10.0.0.11"}, "10.0.0.2", true},
+		{"10.0.0.3", []string{"10.0.0.2", "10.0.0.4", "10.0.0.5", "10.0.0.10", "10.0.0.11"}, "10.0.0.3", true},
+		{"10.0.0.3", []string{"10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.10", "10.0.0.11"}, "", false},
+		{"192.0.2.1", nil, "10.0.0.2", true},
+	}
+	for _, c := range cases {
+		got, ok := NextFree(pools, netip.MustParseAddr(c.after), usedSet(c.used...))
+		if ok != c.ok || (ok && got.String() != c.want) {
+			t.Errorf("NextFree(after %s, used %v) = %v, %v; want %s, %v", c.after, c.used, got, ok, c.want, c.ok)
+		}
+	}
+}

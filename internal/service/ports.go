@@ -389,15 +389,16 @@ func (s *Service) allocateOne(ch *store.Change, reserved *[]string, sn *model.Su
 		if _, taken := s.cache.Claim(key); taken {
 			return true
 		}
-		if !s.reserve(reserved, key) {
+		if s.isPending(key) {
 			busy = true
 			return true
 		}
-		// Reserved now; give it back unless it is the one we take.
-		s.unreserve(reserved, key)
 		return false
 	}
-	a, ok := ipam.FirstFree(pools, used)
+	s.mu.Lock()
+	hint := s.hints[sn.ID]
+	s.mu.Unlock()
+	a, ok := ipam.NextFree(pools, hint, used)
 	if !ok {
 		if busy {
 			return "", errRetry
@@ -408,6 +409,9 @@ func (s *Service) allocateOne(ch *store.Change, reserved *[]string, sn *model.Su
 	if !s.reserve(reserved, key) {
 		return "", errRetry
 	}
+	s.mu.Lock()
+	s.hints[sn.ID] = a
+	s.mu.Unlock()
 	claim(ch, key, "port", p.ID)
 	return a.String(), nil
 }

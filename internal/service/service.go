@@ -13,7 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"slices"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -67,12 +67,13 @@ type Service struct {
 	kinds map[string]*Resource
 
 	mu      sync.Mutex
-	pending map[string]bool // claim keys reserved by requests in flight here
+	pending map[string]bool       // claim keys reserved by requests in flight here
+	hints   map[string]netip.Addr // per subnet: the address allocated last
 }
 
 // New returns a Service over an open store and its cache.
 func New(cfg Config, st *store.Store, c *cache.Cache, log *slog.Logger) *Service {
-	s := &Service{cfg: cfg, store: st, cache: c, log: log, now: time.Now, pending: map[string]bool{}}
+	s := &Service{cfg: cfg, store: st, cache: c, log: log, now: time.Now, pending: map[string]bool{}, hints: map[string]netip.Addr{}}
 	s.kinds = s.resources()
 	return s
 }
@@ -176,11 +177,11 @@ func (s *Service) release(keys []string) {
 	s.mu.Unlock()
 }
 
-// pendingAny reports whether any request in flight here holds a reservation.
-func (s *Service) pendingCount() int {
+// isPending reports whether a request in flight here holds key.
+func (s *Service) isPending(key string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.pending)
+	return s.pending[key]
 }
 
 // owner is the value a claim holds: the resource that owns it.
@@ -277,11 +278,3 @@ func setProject(id *auth.Identity, present model.Present, projectID, tenantID *s
 }
 
 func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
-
-// unreserve gives back one reservation taken by this request.
-func (s *Service) unreserve(reserved *[]string, key string) {
-	if i := slices.Index(*reserved, key); i >= 0 {
-		*reserved = slices.Delete(*reserved, i, i+1)
-		s.release([]string{key})
-	}
-}
