@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
+	"strings"
 
 	"github.com/spinel-net/spinel/internal/auth"
 	"github.com/spinel-net/spinel/internal/model"
@@ -113,7 +115,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, res *service.Res
 		return err
 	}
 	admin := auth.From(r.Context()).Admin
-	if raw, ok := body[res.Plural]; ok && len(body) == 1 {
+	if raw, ok := body[res.Plural]; ok {
 		return s.bulkCreate(w, r.Context(), res, raw, admin)
 	}
 	inner, err := envelope(body, res.Singular)
@@ -132,7 +134,19 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, res *service.Res
 func (s *Server) bulkCreate(w http.ResponseWriter, ctx context.Context, res *service.Resource, raw json.RawMessage, admin bool) error {
 	var items []map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &items); err != nil {
-		return neutron.BadRequest("Invalid input for %s. Reason: a list of dictionaries is expected.", res.Plural)
+		return neutron.BadRequest("Body contains invalid data")
+	}
+	if len(items) == 0 {
+		return neutron.BadRequest("Resources required")
+	}
+	for i, it := range items {
+		// Items may be given bare or in their own envelope.
+		if inner, ok := it[res.Singular]; ok && len(it) == 1 {
+			var m map[string]json.RawMessage
+			if json.Unmarshal(inner, &m) == nil && m != nil {
+				items[i] = m
+			}
+		}
 	}
 	var created []model.Object
 	for _, it := range items {
@@ -195,6 +209,9 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, res *service.Res
 }
 
 func (s *Server) delete(w http.ResponseWriter, r *http.Request, res *service.Resource) error {
+	if b, _ := io.ReadAll(io.LimitReader(r.Body, 1)); len(b) > 0 {
+		return neutron.BadRequest("Request body is not supported in DELETE.")
+	}
 	im, err := ifMatch(r)
 	if err != nil {
 		return err
@@ -236,8 +253,11 @@ func (s *Server) tagRoutes(coll string, res *service.Resource) {
 		}
 		var list []string
 		raw, ok := body["tags"]
-		if !ok || json.Unmarshal(raw, &list) != nil {
-			return neutron.BadRequest("Invalid tags body: a list of strings under 'tags' is expected.")
+		if !ok {
+			return neutron.InvalidInput("Invalid tags body")
+		}
+		if string(bytes.TrimSpace(raw)) == "null" || json.Unmarshal(raw, &list) != nil {
+			return neutron.InvalidInput("'%s' is not a list", strings.TrimSpace(string(raw)))
 		}
 		t, err := s.svc.ChangeTags(r.Context(), res, r.PathValue("id"), service.TagsReplace, list)
 		if err != nil {

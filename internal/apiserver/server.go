@@ -202,12 +202,12 @@ func readBody(r *http.Request) (map[string]json.RawMessage, error) {
 // envelope extracts {"<key>": {...}} from a body.
 func envelope(body map[string]json.RawMessage, key string) (map[string]json.RawMessage, error) {
 	raw, ok := body[key]
-	if !ok || len(body) != 1 {
+	if !ok || string(bytes.TrimSpace(raw)) == "null" {
 		return nil, neutron.BadRequest("Unable to find '%s' in request body", key)
 	}
 	var inner map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &inner); err != nil || inner == nil {
-		return nil, neutron.BadRequest("Invalid input for %s. Reason: a dictionary is expected.", key)
+		return nil, neutron.BadRequest("Object '%s' contains invalid data", key)
 	}
 	return inner, nil
 }

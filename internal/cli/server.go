@@ -80,7 +80,8 @@ environment, which wins over the file.`,
 	f.IntVar(&cfg.Service.DefaultMTU, "global-physnet-mtu", def.DefaultMTU, "MTU of the physical network; network MTUs derive from it")
 	f.StringVar(&cfg.Service.DefaultNetworkType, "default-network-type", def.DefaultNetworkType, "provider:network_type of networks created without provider attributes")
 	f.StringVar(&cfg.Service.BaseMAC, "base-mac", def.BaseMAC, "base of generated MAC addresses (the first three bytes are kept)")
-	f.StringSliceVar(&vlanRanges, "network-vlan-ranges", nil, "tenant VLAN ranges, physnet:min:max")
+	f.StringSliceVar(&vlanRanges, "network-vlan-ranges", nil, "VLAN physical networks, physnet[:min:max] (with a range: tenant networks are allocated from it)")
+	f.StringSliceVar(&cfg.Service.FlatNetworks, "flat-networks", def.FlatNetworks, "physical networks usable by flat networks (* for any, empty to disable)")
 	f.StringSliceVar(&vniRanges, "vni-ranges", nil, "geneve/vxlan id ranges, type:min:max (default 1-65535 each)")
 	f.StringToIntVar(&quotas, "default-quota", nil, "default quotas, e.g. network=100,port=500 (-1 unlimited)")
 	f.MarkHidden("etcd-unsafe-no-fsync")
@@ -101,6 +102,10 @@ func parseRanges(in []string, needName bool) (map[string][2]int, error) {
 	out := map[string][2]int{}
 	for _, r := range in {
 		parts := strings.Split(r, ":")
+		if len(parts) == 1 && parts[0] != "" {
+			out[parts[0]] = [2]int{} // known, without ranges
+			continue
+		}
 		if len(parts) != 3 {
 			return nil, fmt.Errorf("range %q: want name:min:max", r)
 		}

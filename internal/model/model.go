@@ -9,7 +9,7 @@
 //	post     may be given on create        put      may be changed on update
 //	req      required on create            admin    only admins may set it (403 otherwise)
 //	hidden   shown to admins only          nofilter not usable as a list filter or sort key
-//	max=N    string length limit
+//	max=N    string length limit           admindefault  admin rule spares the zero (default) value
 //
 // Attributes without post or put are read-only.
 package model
@@ -69,11 +69,11 @@ type Network struct {
 	Standard
 	AdminStateUp          bool     `json:"admin_state_up" attr:"post,put"`
 	Status                string   `json:"status" attr:""`
-	Shared                bool     `json:"shared" attr:"post,put,admin"`
+	Shared                bool     `json:"shared" attr:"post,put,admin,admindefault"`
 	Subnets               []string `json:"subnets" attr:"nofilter"`
 	MTU                   int      `json:"mtu" attr:"post,put"`
 	PortSecurityEnabled   bool     `json:"port_security_enabled" attr:"post,put"`
-	RouterExternal        bool     `json:"router:external" attr:"post,put,admin"`
+	RouterExternal        bool     `json:"router:external" attr:"post,put,admin,admindefault"`
 	NetworkType           string   `json:"provider:network_type" attr:"post,admin,hidden"`
 	PhysicalNetwork       *string  `json:"provider:physical_network" attr:"post,admin,hidden"`
 	SegmentationID        *int     `json:"provider:segmentation_id" attr:"post,admin,hidden"`

@@ -25,6 +25,9 @@ type Field struct {
 	Hidden   bool // only admins see it
 	Filter   bool // usable as list filter and sort key
 	Max      int  // string length limit, 0 for none
+	// AdminDefault exempts the zero value from Admin: Neutron applies an
+	// admin-only rule only to values other than the attribute's default.
+	AdminDefault bool
 }
 
 // Schema is the attribute table of one resource type.
@@ -75,6 +78,8 @@ func collect(s *Schema, t reflect.Type, index []int) {
 				f.Hidden = true
 			case opt == "nofilter":
 				f.Filter = false
+			case opt == "admindefault":
+				f.AdminDefault = true
 			case strings.HasPrefix(opt, "max="):
 				f.Max, _ = strconv.Atoi(opt[4:])
 			}
@@ -143,11 +148,12 @@ func Decode(body map[string]json.RawMessage, into Object, op Op, admin bool, act
 		case op == Update && !f.Put:
 			return nil, neutron.BadRequest("Cannot update read-only attribute %s", f.Name)
 		}
-		if f.Admin && !admin {
-			return nil, neutron.Forbidden(action + ":" + f.Name)
-		}
-		if err := decodeValue(raw, v.FieldByIndex(f.Index), f); err != nil {
+		fv := v.FieldByIndex(f.Index)
+		if err := decodeValue(raw, fv, f); err != nil {
 			return nil, err
+		}
+		if f.Admin && !admin && !(op == Create && f.AdminDefault && fv.IsZero()) {
+			return nil, neutron.Forbidden(action + ":" + f.Name)
 		}
 		present[f.Name] = true
 	}
@@ -184,13 +190,13 @@ func decodeValue(raw json.RawMessage, dst reflect.Value, f *Field) error {
 	case reflect.Bool:
 		b, err := parseBool(raw)
 		if err != nil {
-			return neutron.InvalidAttribute(f.Name, fmt.Sprintf("'%s' cannot be converted to boolean", strings.Trim(string(raw), `"`)))
+			return neutron.InvalidInput("'%s' cannot be converted to boolean", strings.Trim(string(raw), `"`))
 		}
 		target.SetBool(b)
 	case reflect.Int, reflect.Int64:
 		n, err := parseInt(raw)
 		if err != nil {
-			return neutron.InvalidAttribute(f.Name, fmt.Sprintf("'%s' is not an integer", strings.Trim(string(raw), `"`)))
+			return neutron.InvalidInput("'%s' is not an integer", strings.Trim(string(raw), `"`))
 		}
 		target.SetInt(n)
 	case reflect.String:
@@ -263,12 +269,13 @@ func parseBool(raw json.RawMessage) (bool, error) {
 	return false, fmt.Errorf("not a boolean")
 }
 
-// ParseBoolString parses a boolean as Neutron does in query strings and bodies.
+// ParseBoolString parses a boolean as Neutron (oslo strutils) does in
+// query strings and bodies.
 func ParseBoolString(s string) (bool, error) {
-	switch strings.ToLower(s) {
-	case "true", "1":
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "true", "1", "t", "on", "y", "yes":
 		return true, nil
-	case "false", "0":
+	case "false", "0", "f", "off", "n", "no":
 		return false, nil
 	}
 	return false, fmt.Errorf("%q is not a boolean", s)

@@ -89,7 +89,7 @@ func Parse(v url.Values, proto model.Object) (*Query, error) {
 	q.NotTagsAny = splitAll(v["not-tags-any"])
 
 	keysIn, dirs := v["sort_key"], v["sort_dir"]
-	if len(dirs) > 0 && len(dirs) != len(keysIn) {
+	if len(dirs) != len(keysIn) {
 		return nil, neutron.BadRequest("The number of sort_keys and sort_dirs must be same")
 	}
 	var absent, badDirs []string
@@ -100,14 +100,12 @@ func Parse(v url.Values, proto model.Object) (*Query, error) {
 			continue
 		}
 		asc := true
-		if len(dirs) > 0 {
-			switch dirs[i] {
-			case "asc":
-			case "desc":
-				asc = false
-			default:
-				badDirs = append(badDirs, dirs[i])
-			}
+		switch dirs[i] {
+		case "asc":
+		case "desc":
+			asc = false
+		default:
+			badDirs = append(badDirs, dirs[i])
 		}
 		q.Sorts = append(q.Sorts, Sort{Field: f, Asc: asc})
 	}
@@ -229,7 +227,7 @@ func newMatcher(f *model.Field, vals []string) (matcher, error) {
 		for _, v := range vals {
 			b, err := model.ParseBoolString(v)
 			if err != nil {
-				return nil, neutron.InvalidAttribute(f.Name, fmt.Sprintf("'%s' cannot be converted to boolean", v))
+				return nil, neutron.InvalidInput("'%s' cannot be converted to boolean", v)
 			}
 			set[b] = true
 		}
@@ -242,7 +240,7 @@ func newMatcher(f *model.Field, vals []string) (matcher, error) {
 		for _, v := range vals {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
-				return nil, neutron.InvalidAttribute(f.Name, fmt.Sprintf("'%s' is not an integer", v))
+				return nil, neutron.InvalidInput("'%s' is not an integer", v)
 			}
 			set[n] = true
 		}

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strconv"
 
@@ -86,19 +87,14 @@ func (s *Service) createNetwork(ctx context.Context, body Body) (model.Object, e
 		return nil, err
 	}
 	n.L2Adjacency = n.NetworkType != "routed"
-	maxMTU := s.maxMTU(n.NetworkType)
-	if !present.Has("mtu") {
-		n.MTU = maxMTU
-	} else if n.MTU > maxMTU {
-		return nil, neutron.InvalidInput("Requested MTU is too big, maximum is %d", maxMTU)
-	} else if n.MTU < 68 {
-		return nil, neutron.InvalidAttribute("mtu", strconv.Itoa(n.MTU)+" is too small, minimum is 68")
+	if err := s.checkMTU(n, present.Has("mtu")); err != nil {
+		return nil, err
 	}
 	n.Stamp(s.now())
-	requestedSeg := n.SegmentationID
+	requestedSeg, requestedPhys := n.SegmentationID, n.PhysicalNetwork
 	err = s.commit(ctx, func(reserved *[]string) (*store.Change, error) {
 		ch := &store.Change{}
-		n.SegmentationID = requestedSeg
+		n.SegmentationID, n.PhysicalNetwork = requestedSeg, requestedPhys
 		if err := s.allocateSegment(ch, reserved, n); err != nil {
 			return nil, err
 		}
@@ -112,6 +108,21 @@ func (s *Service) createNetwork(ctx context.Context, body Body) (model.Object, e
 		return nil, err
 	}
 	return s.decorateNetwork(n), nil
+}
+
+// checkMTU validates a requested MTU (0 or absent: the largest the
+// network's type can carry), as Neutron's net-mtu-writable does.
+func (s *Service) checkMTU(n *model.Network, given bool) error {
+	maxMTU := s.maxMTU(n.NetworkType)
+	switch {
+	case !given || n.MTU == 0:
+		n.MTU = maxMTU
+	case n.MTU < 0:
+		return neutron.InvalidAttribute("mtu", sprintf("'%d' should be non-negative", n.MTU))
+	case n.MTU > maxMTU:
+		return neutron.InvalidInput("Requested MTU is too big, maximum is %d", maxMTU)
+	}
+	return nil
 }
 
 // validateSegment checks the provider attributes' combination.
@@ -130,17 +141,27 @@ func (s *Service) validateSegment(n *model.Network) error {
 		}
 	case "flat":
 		if phys == nil || *phys == "" {
-			return neutron.InvalidInput("provider:physical_network required for flat provider network")
+			return neutron.InvalidInput("physical_network required for flat provider network")
+		}
+		if len(s.cfg.FlatNetworks) == 0 {
+			return neutron.InvalidInput("Flat provider networks are disabled")
+		}
+		if !slices.Contains(s.cfg.FlatNetworks, "*") && !slices.Contains(s.cfg.FlatNetworks, *phys) {
+			return neutron.InvalidInput("physical_network '%s' unknown for flat provider network", *phys)
 		}
 		if seg != nil {
-			return neutron.InvalidInput("provider:segmentation_id specified for flat network")
+			return neutron.InvalidInput("segmentation_id prohibited for flat provider network")
 		}
 	case "vlan":
-		if phys == nil || *phys == "" {
-			return neutron.InvalidInput("provider:physical_network required for VLAN provider network")
+		if phys != nil && *phys != "" {
+			if _, known := s.cfg.VLANRanges[*phys]; !known {
+				return neutron.InvalidInput("physical_network '%s' unknown for VLAN provider network", *phys)
+			}
+		} else if seg != nil {
+			return neutron.InvalidInput("segmentation_id requires physical_network for VLAN provider network")
 		}
 		if seg != nil && (*seg < 1 || *seg > 4094) {
-			return neutron.InvalidInput("provider:segmentation_id out of range (1 through 4094)")
+			return neutron.InvalidInput("segmentation_id out of range (1 through 4094)")
 		}
 	}
 	return nil
@@ -186,17 +207,29 @@ func (s *Service) allocateSegment(ch *store.Change, reserved *[]string, n *model
 		claim(ch, key, "network", n.ID)
 		return nil
 	}
-	var rng [2]int
-	var ok bool
+	type candidate struct {
+		phys string
+		rng  [2]int
+	}
+	var candidates []candidate
 	if n.NetworkType == "vlan" {
-		rng, ok = s.cfg.VLANRanges[phys]
-	} else {
-		rng, ok = s.cfg.VNIRanges[n.NetworkType]
+		if phys != "" {
+			candidates = append(candidates, candidate{phys, s.cfg.VLANRanges[phys]})
+		} else {
+			for _, p := range slices.Sorted(maps.Keys(s.cfg.VLANRanges)) {
+				candidates = append(candidates, candidate{p, s.cfg.VLANRanges[p]})
+			}
+		}
+	} else if rng, ok := s.cfg.VNIRanges[n.NetworkType]; ok {
+		candidates = append(candidates, candidate{"", rng})
 	}
 	busy := false
-	if ok {
-		for id := rng[0]; id <= rng[1]; id++ {
-			key := s.segmentKey(n.NetworkType, phys, id)
+	for _, c := range candidates {
+		if c.rng[0] == 0 {
+			continue // a known physical network without tenant ranges
+		}
+		for id := c.rng[0]; id <= c.rng[1]; id++ {
+			key := s.segmentKey(n.NetworkType, c.phys, id)
 			if _, taken := s.cache.Claim(key); taken {
 				continue
 			}
@@ -206,6 +239,10 @@ func (s *Service) allocateSegment(ch *store.Change, reserved *[]string, n *model
 			}
 			claim(ch, key, "network", n.ID)
 			n.SegmentationID = &id
+			if n.NetworkType == "vlan" {
+				p := c.phys
+				n.PhysicalNetwork = &p
+			}
 			return nil
 		}
 	}
@@ -233,10 +270,8 @@ func (s *Service) updateNetwork(ctx context.Context, id string, body Body, ifMat
 			return nil, err
 		}
 		if present.Has("mtu") {
-			if max := s.maxMTU(n.NetworkType); n.MTU > max {
-				return nil, neutron.InvalidInput("Requested MTU is too big, maximum is %d", max)
-			} else if n.MTU < 68 {
-				return nil, neutron.InvalidAttribute("mtu", strconv.Itoa(n.MTU)+" is too small, minimum is 68")
+			if err := s.checkMTU(n, true); err != nil {
+				return nil, err
 			}
 		}
 		if wasShared && !n.Shared {

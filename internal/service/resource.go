@@ -181,22 +181,27 @@ const (
 	TagRemove                  // remove one (404 TagNotFound if absent)
 )
 
+// MaxTagLength is Neutron's limit on a tag's length.
+const MaxTagLength = 255
+
 func validateTag(t string) error {
-	if t == "" || len(t) > 60 {
-		return neutron.BadRequest("Invalid input for tags. Reason: '%s' is not a valid tag (a non-empty string of at most 60 characters).", t)
-	}
-	if strings.Contains(t, ",") {
-		return neutron.BadRequest("Invalid input for tags. Reason: '%s' contains a comma.", t)
+	if len(t) > MaxTagLength {
+		return neutron.InvalidInput("'%s' exceeds maximum length of %d", t, MaxTagLength)
 	}
 	return nil
 }
 
 // ChangeTags changes a resource's tags as mode says and returns the result.
 func (s *Service) ChangeTags(ctx context.Context, r *Resource, id string, mode TagMode, tags []string) ([]string, error) {
+	seen := map[string]bool{}
 	for _, t := range tags {
 		if err := validateTag(t); err != nil {
 			return nil, err
 		}
+		if mode == TagsReplace && seen[t] {
+			return nil, neutron.InvalidInput("Duplicate items in the list: '%s'", t)
+		}
+		seen[t] = true
 	}
 	var result []string
 	err := s.commit(ctx, func(_ *[]string) (*store.Change, error) {
@@ -209,12 +214,7 @@ func (s *Service) ChangeTags(ctx context.Context, r *Resource, id string, mode T
 		cur := std.Tags
 		switch mode {
 		case TagsReplace:
-			cur = nil
-			for _, t := range tags {
-				if !slices.Contains(cur, t) {
-					cur = append(cur, t)
-				}
-			}
+			cur = slices.Clone(tags)
 		case TagAdd:
 			if slices.Contains(cur, tags[0]) {
 				result = cur

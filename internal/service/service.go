@@ -34,8 +34,11 @@ type Config struct {
 	DefaultNetworkType string
 	// BaseMAC is the prefix of generated MAC addresses, e.g. "fa:16:3e:00:00:00".
 	BaseMAC string
-	// VLANRanges maps a physical network to its tenant VLAN range.
+	// VLANRanges maps each known VLAN physical network to its tenant VLAN
+	// range; {0, 0} for a physical network without tenant ranges.
 	VLANRanges map[string][2]int
+	// FlatNetworks are the physical networks flat networks may use ("*": any).
+	FlatNetworks []string
 	// VNIRanges are the ranges of geneve/vxlan segmentation ids.
 	VNIRanges map[string][2]int
 	// DefaultQuotas per resource ("network", "port", ...); -1 is unlimited.
@@ -49,6 +52,7 @@ func DefaultConfig() Config {
 		DefaultNetworkType: "routed",
 		BaseMAC:            "fa:16:3e:00:00:00",
 		VLANRanges:         map[string][2]int{},
+		FlatNetworks:       []string{"*"},
 		VNIRanges:          map[string][2]int{"geneve": {1, 65535}, "vxlan": {1, 65535}},
 		DefaultQuotas: map[string]int{
 			"network": 100, "subnet": 100, "port": 500, "security_group": 10,
@@ -271,7 +275,7 @@ func setProject(id *auth.Identity, present model.Present, projectID, tenantID *s
 		return neutron.BadRequest("Running without keystone AuthN requires that tenant_id is specified")
 	}
 	if !id.Admin && p != id.ProjectID {
-		return neutron.Forbidden("create:tenant_id")
+		return neutron.BadRequest("Specifying 'project_id' or 'tenant_id' other than the authenticated project in request requires admin or advsvc privileges")
 	}
 	*projectID, *tenantID = p, p
 	return nil

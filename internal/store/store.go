@@ -135,7 +135,7 @@ func (s *Store) startEmbedded(ctx context.Context, cfg Config) error {
 	ec.QuotaBackendBytes = 8 << 30
 	ec.AutoCompactionMode = "revision"
 	ec.AutoCompactionRetention = "100000"
-	ec.SnapshotCount = 20000
+	ec.SnapshotCount = 10000
 	ec.UnsafeNoFsync = cfg.UnsafeNoFsync
 	// The peer listener is not used by a single member; bind it to an
 	// ephemeral-looking unix socket in the data dir so two servers on one
