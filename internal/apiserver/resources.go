@@ -30,7 +30,7 @@ func (s *Server) resourceRoutes(res *service.Resource) {
 
 // appendEntry writes one resource, reusing the stored JSON when possible.
 func appendEntry(buf *bytes.Buffer, e service.Entry, fields []string, admin bool) error {
-	if e.Raw != nil && len(fields) == 0 && admin {
+	if e.Raw != nil && len(fields) == 0 && admin && !model.SchemaOf(e.Obj).HasInternal {
 		buf.Write(e.Raw)
 		return nil
 	}

@@ -9,7 +9,8 @@ import (
 // attribute; others do not see hidden ones. With fields non-empty only
 // those attributes are written (unknown names are ignored, as in Neutron).
 func AppendJSON(buf *bytes.Buffer, obj Object, fields []string, admin bool) error {
-	if len(fields) == 0 && admin {
+	s := SchemaOf(obj)
+	if len(fields) == 0 && admin && !s.HasInternal {
 		b, err := json.Marshal(obj)
 		if err != nil {
 			return err
@@ -17,14 +18,13 @@ func AppendJSON(buf *bytes.Buffer, obj Object, fields []string, admin bool) erro
 		buf.Write(b)
 		return nil
 	}
-	s := SchemaOf(obj)
-	want := func(f *Field) bool { return admin || !f.Hidden }
+	want := func(f *Field) bool { return !f.Internal && (admin || !f.Hidden) }
 	if len(fields) > 0 {
 		set := map[string]bool{}
 		for _, f := range fields {
 			set[f] = true
 		}
-		want = func(f *Field) bool { return set[f.Name] && (admin || !f.Hidden) }
+		want = func(f *Field) bool { return set[f.Name] && !f.Internal && (admin || !f.Hidden) }
 	}
 	buf.WriteByte('{')
 	first := true

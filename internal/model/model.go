@@ -10,6 +10,7 @@
 //	req      required on create            admin    only admins may set it (403 otherwise)
 //	hidden   shown to admins only          nofilter not usable as a list filter or sort key
 //	max=N    string length limit           admindefault  admin rule spares the zero (default) value
+//	internal stored but never shown
 //
 // Attributes without post or put are read-only.
 package model
@@ -185,3 +186,98 @@ func (r *SecurityGroupRule) GetID() string { return r.ID }
 
 // GetProjectID implements Object.
 func (r *SecurityGroupRule) GetProjectID() string { return r.ProjectID }
+
+// ExternalFixedIP is an address of a router's gateway port.
+type ExternalFixedIP struct {
+	SubnetID  string `json:"subnet_id"`
+	IPAddress string `json:"ip_address"`
+}
+
+// GatewayInfo is a router's external_gateway_info.
+type GatewayInfo struct {
+	NetworkID        string            `json:"network_id"`
+	EnableSNAT       *bool             `json:"enable_snat,omitempty"`
+	ExternalFixedIPs []ExternalFixedIP `json:"external_fixed_ips,omitempty"`
+}
+
+// Route is an extra route of a router.
+type Route struct {
+	Destination string `json:"destination"`
+	Nexthop     string `json:"nexthop"`
+}
+
+// Router is a Neutron router. FlavorID is null when no flavor was chosen;
+// Provider names the service provider (driver) that owns the router and is
+// never shown to clients.
+type Router struct {
+	Standard
+	AdminStateUp          bool         `json:"admin_state_up" attr:"post,put"`
+	Status                string       `json:"status" attr:""`
+	GatewayInfo           *GatewayInfo `json:"external_gateway_info" attr:"post,put,nofilter"`
+	Routes                []Route      `json:"routes" attr:"put,nofilter"`
+	HA                    bool         `json:"ha" attr:"post,put,admin,hidden"`
+	Distributed           bool         `json:"distributed" attr:"post,put,admin,hidden"`
+	FlavorID              *string      `json:"flavor_id" attr:"post"`
+	AvailabilityZoneHints []string     `json:"availability_zone_hints" attr:"post,nofilter"`
+	AvailabilityZones     []string     `json:"availability_zones" attr:"nofilter"`
+	Provider              string       `json:"provider" attr:"internal"`
+}
+
+// PortDetails is the floating IP's view of its port.
+type PortDetails struct {
+	Name         string `json:"name"`
+	NetworkID    string `json:"network_id"`
+	MACAddress   string `json:"mac_address"`
+	AdminStateUp bool   `json:"admin_state_up"`
+	Status       string `json:"status"`
+	DeviceID     string `json:"device_id"`
+	DeviceOwner  string `json:"device_owner"`
+}
+
+// FloatingIP is a Neutron floating IP. FloatingPortID is the hidden port
+// on the external network that holds the address.
+type FloatingIP struct {
+	Standard
+	FloatingIPAddress string       `json:"floating_ip_address" attr:"post,admin"`
+	FloatingNetworkID string       `json:"floating_network_id" attr:"post,req"`
+	SubnetID          *string      `json:"subnet_id" attr:"post,internal,nofilter"`
+	PortID            *string      `json:"port_id" attr:"post,put"`
+	FixedIPAddress    *string      `json:"fixed_ip_address" attr:"post,put"`
+	RouterID          *string      `json:"router_id" attr:""`
+	Status            string       `json:"status" attr:""`
+	PortDetails       *PortDetails `json:"port_details" attr:"nofilter"`
+	PortForwardings   []any        `json:"port_forwardings" attr:"nofilter"`
+	FloatingPortID    string       `json:"floating_port_id" attr:"internal,nofilter"`
+}
+
+// Flavor is a user-visible choice of service (e.g. a router backend).
+type Flavor struct {
+	ID              string   `json:"id" attr:""`
+	Name            string   `json:"name" attr:"post,put,max=255"`
+	Description     string   `json:"description" attr:"post,put,max=1024"`
+	ServiceType     string   `json:"service_type" attr:"post,req"`
+	Enabled         bool     `json:"enabled" attr:"post,put"`
+	ServiceProfiles []string `json:"service_profiles" attr:"post,put,nofilter"`
+}
+
+// GetID implements Object.
+func (f *Flavor) GetID() string { return f.ID }
+
+// GetProjectID implements Object; flavors belong to no project.
+func (f *Flavor) GetProjectID() string { return "" }
+
+// ServiceProfile binds a flavor to a driver (and its settings in Metainfo).
+type ServiceProfile struct {
+	ID          string   `json:"id" attr:""`
+	Description string   `json:"description" attr:"post,put,max=1024"`
+	Driver      string   `json:"driver" attr:"post,put,max=1024"`
+	Metainfo    string   `json:"metainfo" attr:"post,put,max=4096"`
+	Enabled     bool     `json:"enabled" attr:"post,put"`
+	Flavors     []string `json:"flavors" attr:"nofilter"`
+}
+
+// GetID implements Object.
+func (p *ServiceProfile) GetID() string { return p.ID }
+
+// GetProjectID implements Object; profiles belong to no project.
+func (p *ServiceProfile) GetProjectID() string { return "" }

@@ -28,11 +28,16 @@ type Field struct {
 	// AdminDefault exempts the zero value from Admin: Neutron applies an
 	// admin-only rule only to values other than the attribute's default.
 	AdminDefault bool
+	// Internal attributes are stored but never shown to anyone.
+	Internal bool
 }
 
 // Schema is the attribute table of one resource type.
 type Schema struct {
-	Fields []*Field
+	// HasInternal is set when some attribute is stored but never shown:
+	// the stored document is then not the API representation.
+	HasInternal bool
+	Fields      []*Field
 	byName map[string]*Field
 	typ    reflect.Type
 }
@@ -80,6 +85,10 @@ func collect(s *Schema, t reflect.Type, index []int) {
 				f.Filter = false
 			case opt == "admindefault":
 				f.AdminDefault = true
+			case opt == "internal":
+				f.Internal = true
+				f.Filter = false
+				s.HasInternal = true
 			case strings.HasPrefix(opt, "max="):
 				f.Max, _ = strconv.Atoi(opt[4:])
 			}
@@ -126,7 +135,7 @@ func Decode(body map[string]json.RawMessage, into Object, op Op, admin bool, act
 	s := SchemaOf(into)
 	var unknown []string
 	for k := range body {
-		if _, ok := s.byName[k]; !ok {
+		if f, ok := s.byName[k]; !ok || (f.Internal && !f.Post) {
 			unknown = append(unknown, k)
 		}
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/spinel-net/spinel/internal/auth"
 	"github.com/spinel-net/spinel/internal/cache"
+	"github.com/spinel-net/spinel/internal/l3"
 	"github.com/spinel-net/spinel/internal/model"
 	"github.com/spinel-net/spinel/internal/neutron"
 	"github.com/spinel-net/spinel/internal/store"
@@ -43,6 +44,8 @@ type Config struct {
 	VNIRanges map[string][2]int
 	// DefaultQuotas per resource ("network", "port", ...); -1 is unlimited.
 	DefaultQuotas map[string]int
+	// Providers are the configured service providers (L3 flavor drivers).
+	Providers []l3.Provider
 }
 
 // DefaultConfig returns the settings a fresh server uses.
@@ -58,6 +61,7 @@ func DefaultConfig() Config {
 			"network": 100, "subnet": 100, "port": 500, "security_group": 10,
 			"security_group_rule": 100, "router": 10, "floatingip": 50,
 		},
+		Providers: []l3.Provider{{ServiceType: l3.ServiceType, Name: "routed", Driver: "routed", Default: true}},
 	}
 }
 
