@@ -74,6 +74,9 @@ type Cache struct {
 	synced bool
 	notify chan struct{} // closed and replaced whenever rev advances
 
+	subsMu sync.Mutex
+	subs   []func(Event)
+
 	readyOnce sync.Once
 	ready     chan struct{}
 	progress  chan struct{}
@@ -107,6 +110,33 @@ func (c *Cache) kindList() []*Kind {
 		out = append(out, kd.kind)
 	}
 	return out
+}
+
+// Event is a change to a resource seen by the cache. Old is nil for a
+// creation, New is nil for a deletion. After a reload every resource is
+// reported again with Old nil.
+type Event struct {
+	Kind     string
+	Old, New model.Object
+}
+
+// Subscribe registers fn to be called, in order and from the cache's own
+// goroutine, after each batch of changes is applied. fn must not block.
+func (c *Cache) Subscribe(fn func(Event)) {
+	c.subsMu.Lock()
+	defer c.subsMu.Unlock()
+	c.subs = append(c.subs, fn)
+}
+
+func (c *Cache) publish(evs []Event) {
+	c.subsMu.Lock()
+	subs := c.subs
+	c.subsMu.Unlock()
+	for _, ev := range evs {
+		for _, fn := range subs {
+			fn(ev)
+		}
+	}
 }
 
 // Ready is closed once the initial load is complete.
@@ -164,12 +194,16 @@ func (c *Cache) load(ctx context.Context) (int64, error) {
 	}
 	c.mu.Lock()
 	c.reset(c.kindList())
+	var evs []Event
 	for _, e := range all {
-		c.put(string(e.key), e.val, e.mod)
+		if ev, ok := c.put(string(e.key), e.val, e.mod); ok {
+			evs = append(evs, ev)
+		}
 	}
 	c.advance(rev)
 	c.synced = true
 	c.mu.Unlock()
+	c.publish(evs)
 	c.log.Info("watch cache loaded", "keys", len(all), "rev", rev)
 	return rev, nil
 }
@@ -195,15 +229,22 @@ func (c *Cache) watch(ctx context.Context, rev int64) error {
 				return fmt.Errorf("cache: watch: %w", err)
 			}
 			c.mu.Lock()
+			var evs []Event
 			for _, ev := range resp.Events {
+				var e Event
+				var ok bool
 				if ev.Type == clientv3.EventTypeDelete {
-					c.del(string(ev.Kv.Key))
+					e, ok = c.del(string(ev.Kv.Key))
 				} else {
-					c.put(string(ev.Kv.Key), ev.Kv.Value, ev.Kv.ModRevision)
+					e, ok = c.put(string(ev.Kv.Key), ev.Kv.Value, ev.Kv.ModRevision)
+				}
+				if ok {
+					evs = append(evs, e)
 				}
 			}
 			c.advance(resp.Header.Revision)
 			c.mu.Unlock()
+			c.publish(evs)
 		}
 	}
 }
@@ -231,11 +272,11 @@ func (c *Cache) split(key string) (section, kind, id string, ok bool) {
 	return section, kind, id, ok
 }
 
-// put must be called with mu held.
-func (c *Cache) put(key string, val []byte, mod int64) {
+// put must be called with mu held. It returns the resource event, if any.
+func (c *Cache) put(key string, val []byte, mod int64) (Event, bool) {
 	section, kind, id, ok := c.split(key)
 	if !ok {
-		return
+		return Event{}, false
 	}
 	switch section {
 	case "c":
@@ -251,30 +292,34 @@ func (c *Cache) put(key string, val []byte, mod int64) {
 	case "r":
 		kd := c.kinds[kind]
 		if kd == nil {
-			return
+			return Event{}, false
 		}
 		obj := kd.kind.New()
 		if err := json.Unmarshal(val, obj); err != nil {
 			c.log.Error("undecodable document in etcd", "key", key, "err", err)
-			return
+			return Event{}, false
 		}
 		if obj.GetID() != id {
 			c.log.Error("document id does not match its key", "key", key, "id", obj.GetID())
-			return
+			return Event{}, false
 		}
 		e := &Entry{Kind: kd.kind, Obj: obj, Raw: val, ModRev: mod}
+		ev := Event{Kind: kind, New: obj}
 		if old, ok := kd.byID.ReplaceOrInsert(e); ok {
 			kd.unindex(old)
+			ev.Old = old.Obj
 		}
 		kd.index(e)
+		return ev, true
 	}
+	return Event{}, false
 }
 
-// del must be called with mu held.
-func (c *Cache) del(key string) {
+// del must be called with mu held. It returns the resource event, if any.
+func (c *Cache) del(key string) (Event, bool) {
 	section, kind, id, ok := c.split(key)
 	if !ok {
-		return
+		return Event{}, false
 	}
 	switch section {
 	case "c":
@@ -288,13 +333,15 @@ func (c *Cache) del(key string) {
 	case "r":
 		kd := c.kinds[kind]
 		if kd == nil {
-			return
+			return Event{}, false
 		}
 		probe := &Entry{Obj: idOnly(id)}
 		if old, ok := kd.byID.Delete(probe); ok {
 			kd.unindex(old)
+			return Event{Kind: kind, Old: old.Obj}, true
 		}
 	}
+	return Event{}, false
 }
 
 type idOnly string

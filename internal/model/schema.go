@@ -38,8 +38,8 @@ type Schema struct {
 	// the stored document is then not the API representation.
 	HasInternal bool
 	Fields      []*Field
-	byName map[string]*Field
-	typ    reflect.Type
+	byName      map[string]*Field
+	typ         reflect.Type
 }
 
 var schemas sync.Map // reflect.Type -> *Schema

@@ -17,6 +17,9 @@ import (
 	"github.com/spinel-net/spinel/internal/apiserver"
 	"github.com/spinel-net/spinel/internal/auth"
 	"github.com/spinel-net/spinel/internal/cache"
+	"github.com/spinel-net/spinel/internal/l3"
+	"github.com/spinel-net/spinel/internal/l3/reconciler"
+	"github.com/spinel-net/spinel/internal/l3/routed"
 	"github.com/spinel-net/spinel/internal/service"
 	"github.com/spinel-net/spinel/internal/store"
 )
@@ -29,6 +32,8 @@ type Config struct {
 	NoAuthProject string
 	// OnListen, if set, is called with the bound address once serving.
 	OnListen func(addr net.Addr)
+	// ExtraDrivers adds L3 flavor drivers by driver name (e.g. "external").
+	ExtraDrivers map[string]l3.Driver
 }
 
 // Run serves the API until ctx is cancelled, then shuts down cleanly:
@@ -57,7 +62,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return nil
 	}
 	var ready atomic.Bool
-	svc := service.New(cfg.Service, st, c, log)
+	drivers := map[string]l3.Driver{}
+	svc := service.New(cfg.Service, st, c, log, service.WithDrivers(drivers))
+	drivers["routed"] = routed.New(svc)
+	for name, d := range cfg.ExtraDrivers {
+		drivers[name] = d
+	}
+
+	// The L3 reconciler is singleton work: one per cluster, leader-elected.
+	rec := reconciler.New(svc, log.With("component", "l3-reconciler"), reconciler.Options{})
+	svc.OnRouterChange(rec.Enqueue)
+	recDone := make(chan struct{})
+	go func() {
+		defer close(recDone)
+		st.RunElected(cacheCtx, "l3-reconciler", log, rec.Run)
+	}()
+	defer func() { stopCache(); <-recDone }()
 	api := apiserver.New(svc, auth.NoAuth{AdminProject: cfg.NoAuthProject}, log, apiserver.Options{Ready: ready.Load})
 
 	ln, err := net.Listen("tcp", cfg.Listen)

@@ -27,6 +27,12 @@ func (s *Service) portResource() *Resource {
 				"project": byProject,
 				"network": func(o model.Object) []string { return []string{o.(*model.Port).NetworkID} },
 				"sg":      func(o model.Object) []string { return o.(*model.Port).SecurityGroups },
+				"device": func(o model.Object) []string {
+					if d := o.(*model.Port).DeviceID; d != "" {
+						return []string{d}
+					}
+					return nil
+				},
 				"host": func(o model.Object) []string {
 					if h := o.(*model.Port).HostID; h != "" {
 						return []string{h}
@@ -511,7 +517,11 @@ func (s *Service) deletePort(ctx context.Context, id string, ifMatch *int64) err
 		if err := checkIfMatch(ifMatch, e.Obj); err != nil {
 			return nil, err
 		}
+		if owner := e.Obj.(*model.Port).DeviceOwner; isL3Port(owner) {
+			return nil, neutron.Conflict("L3PortInUse", "Port %s has owner %s and therefore cannot be deleted directly via the port API.", id, owner)
+		}
 		ch := &store.Change{}
+		s.disassociatePortFIPs(ch, id)
 		s.deleteWithClaims(ch, e)
 		return ch, nil
 	})

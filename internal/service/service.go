@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
+	"sort"
 	"sync"
 	"time"
 
@@ -67,12 +68,13 @@ func DefaultConfig() Config {
 
 // Service implements the API's operations. It is safe for concurrent use.
 type Service struct {
-	cfg   Config
-	store *store.Store
-	cache *cache.Cache
-	log   *slog.Logger
-	now   func() time.Time
-	kinds map[string]*Resource
+	cfg     Config
+	store   *store.Store
+	cache   *cache.Cache
+	log     *slog.Logger
+	now     func() time.Time
+	kinds   map[string]*Resource
+	drivers map[string]l3.Driver // L3 flavor drivers by driver name
 
 	mu      sync.Mutex
 	pending map[string]bool       // claim keys reserved by requests in flight here
@@ -80,15 +82,18 @@ type Service struct {
 }
 
 // New returns a Service over an open store and its cache.
-func New(cfg Config, st *store.Store, c *cache.Cache, log *slog.Logger) *Service {
+func New(cfg Config, st *store.Store, c *cache.Cache, log *slog.Logger, opts ...Option) *Service {
 	s := &Service{cfg: cfg, store: st, cache: c, log: log, now: time.Now, pending: map[string]bool{}, hints: map[string]netip.Addr{}}
+	for _, o := range opts {
+		o(s)
+	}
 	s.kinds = s.resources()
 	return s
 }
 
 // Kinds returns the cache kinds for every resource the service manages.
 func Kinds() []*cache.Kind {
-	out := []*cache.Kind{quotaKind}
+	out := []*cache.Kind{quotaKind, natPlanKind}
 	for _, r := range (&Service{}).resources() {
 		out = append(out, r.Kind)
 	}
@@ -286,3 +291,7 @@ func setProject(id *auth.Identity, present model.Present, projectID, tenantID *s
 }
 
 func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+func jsonUnmarshal(raw []byte, v any) error { return json.Unmarshal(raw, v) }
+
+func slicesSort(s []string) { sort.Strings(s) }

@@ -1,0 +1,231 @@
+// Package reconciler hands each router's complete desired state to the
+// driver that owns it, level-triggered in the client-go manner: change
+// events only enqueue router ids; a worker reads the router's current
+// state, calls the driver's Sync (or Delete for a router that is gone),
+// records the outcome as status, and retries failures with per-router
+// exponential backoff. Every router is also resynced periodically.
+package reconciler
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/spinel-net/spinel/internal/l3"
+	"github.com/spinel-net/spinel/internal/model"
+)
+
+// State is what the reconciler needs from the L3 service.
+type State interface {
+	// DesiredRouter returns the router's complete desired state and the
+	// name of its provider; ok is false when the router does not exist.
+	DesiredRouter(id string) (d *l3.Router, provider string, ok bool)
+	// RouterIDs lists every router.
+	RouterIDs() []string
+	// RecordStatus stores the outcome of a Sync (syncErr non-nil: ERROR).
+	RecordStatus(ctx context.Context, id string, st l3.Status, syncErr error) error
+	// Driver returns the driver of a provider.
+	Driver(provider string) (l3.Driver, l3.Provider, bool)
+}
+
+// ProfileDeleter is implemented by drivers that need the service profile
+// of a deleted router to reach its backend.
+type ProfileDeleter interface {
+	DeleteWithProfile(ctx context.Context, routerID string, profile *model.ServiceProfile) error
+}
+
+// Options tune the reconciler.
+type Options struct {
+	Workers    int           // parallel Syncs, default 4
+	Resync     time.Duration // full resync period, default 60s
+	MinBackoff time.Duration // default 50ms
+	MaxBackoff time.Duration // default 30s
+}
+
+type item struct {
+	attempts  int
+	notBefore time.Time
+	// known is the last desired state seen, kept to delete a router
+	// from its backend after it is gone.
+	provider string
+	profile  *model.ServiceProfile
+}
+
+// Reconciler is the L3 controller. Create it with New and start it with Run.
+type Reconciler struct {
+	state State
+	log   *slog.Logger
+	opts  Options
+
+	mu         sync.Mutex
+	queue      map[string]*item
+	processing map[string]bool
+	known      map[string]*item // router id -> provider/profile last synced
+	wake       chan struct{}
+}
+
+// New returns a reconciler over state.
+func New(state State, log *slog.Logger, opts Options) *Reconciler {
+	if opts.Workers <= 0 {
+		opts.Workers = 4
+	}
+	if opts.Resync <= 0 {
+		opts.Resync = 60 * time.Second
+	}
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = 50 * time.Millisecond
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 30 * time.Second
+	}
+	return &Reconciler{state: state, log: log, opts: opts, queue: map[string]*item{}, processing: map[string]bool{},
+		known: map[string]*item{}, wake: make(chan struct{}, 1)}
+}
+
+// Enqueue asks for router id to be reconciled soon. It never blocks.
+func (r *Reconciler) Enqueue(id string) {
+	if id == "" {
+		return
+	}
+	r.mu.Lock()
+	if it, ok := r.queue[id]; ok {
+		it.notBefore = time.Time{} // a fresh change: do not wait out the backoff
+	} else {
+		r.queue[id] = &item{}
+	}
+	r.mu.Unlock()
+	r.signal()
+}
+
+func (r *Reconciler) signal() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run works the queue until ctx ends.
+func (r *Reconciler) Run(ctx context.Context) error {
+	for _, id := range r.state.RouterIDs() {
+		r.Enqueue(id)
+	}
+	var wg sync.WaitGroup
+	for range r.opts.Workers {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.worker(ctx) }()
+	}
+	t := time.NewTicker(r.opts.Resync)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return ctx.Err()
+		case <-t.C:
+			for _, id := range r.state.RouterIDs() {
+				r.Enqueue(id)
+			}
+		}
+	}
+}
+
+// next takes a due item, or says how long to wait for one.
+func (r *Reconciler) next() (string, *item, time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	wait := time.Hour
+	for id, it := range r.queue {
+		if r.processing[id] {
+			continue
+		}
+		if d := it.notBefore.Sub(now); d > 0 {
+			wait = min(wait, d)
+			continue
+		}
+		delete(r.queue, id)
+		r.processing[id] = true
+		return id, it, 0
+	}
+	return "", nil, wait
+}
+
+func (r *Reconciler) worker(ctx context.Context) {
+	for {
+		id, it, wait := r.next()
+		if id == "" {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-r.wake:
+				t.Stop()
+			case <-t.C:
+			}
+			continue
+		}
+		err := r.reconcile(ctx, id)
+		r.mu.Lock()
+		delete(r.processing, id)
+		if err != nil && ctx.Err() == nil {
+			it.attempts++
+			backoff := min(r.opts.MinBackoff<<min(it.attempts-1, 20), r.opts.MaxBackoff)
+			if queued, ok := r.queue[id]; ok {
+				queued.attempts = it.attempts // a newer change arrived: keep its urgency
+			} else {
+				it.notBefore = time.Now().Add(backoff)
+				r.queue[id] = it
+			}
+			r.log.Warn("router sync failed", "router_id", id, "attempt", it.attempts, "retry_in", backoff.String(), "err", err)
+		}
+		r.mu.Unlock()
+		r.signal()
+	}
+}
+
+func (r *Reconciler) reconcile(ctx context.Context, id string) error {
+	d, provider, ok := r.state.DesiredRouter(id)
+	if !ok {
+		r.mu.Lock()
+		k := r.known[id]
+		delete(r.known, id)
+		r.mu.Unlock()
+		if k == nil {
+			return nil
+		}
+		drv, _, ok := r.state.Driver(k.provider)
+		if !ok {
+			return nil
+		}
+		var err error
+		if pd, ok := drv.(ProfileDeleter); ok {
+			err = pd.DeleteWithProfile(ctx, id, k.profile)
+		} else {
+			err = drv.Delete(ctx, id)
+		}
+		if err != nil {
+			r.mu.Lock()
+			r.known[id] = k
+			r.mu.Unlock()
+		}
+		return err
+	}
+	r.mu.Lock()
+	r.known[id] = &item{provider: provider, profile: d.Profile}
+	r.mu.Unlock()
+	drv, _, ok := r.state.Driver(provider)
+	if !ok {
+		return r.state.RecordStatus(ctx, id, l3.Status{}, errNoDriver(provider))
+	}
+	st, syncErr := drv.Sync(ctx, d)
+	if err := r.state.RecordStatus(ctx, id, st, syncErr); err != nil {
+		return err
+	}
+	return syncErr
+}
+
+type errNoDriver string
+
+func (e errNoDriver) Error() string { return "no driver loaded for provider " + string(e) }
