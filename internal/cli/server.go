@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spinel-net/spinel/internal/config"
+	"github.com/spinel-net/spinel/internal/l3"
 	"github.com/spinel-net/spinel/internal/server"
 	"github.com/spinel-net/spinel/internal/service"
 )
@@ -20,6 +21,7 @@ func newServerCmd() *cobra.Command {
 		logLevel, logFormat   string
 		vlanRanges, vniRanges []string
 		quotas                map[string]int
+		providers             []string
 	)
 	def := service.DefaultConfig()
 	cmd := &cobra.Command{
@@ -53,6 +55,11 @@ environment, which wins over the file.`,
 			for k, v := range vni {
 				cfg.Service.VNIRanges[k] = v
 			}
+			if len(providers) > 0 {
+				if cfg.Service.Providers, err = parseProviders(providers); err != nil {
+					return err
+				}
+			}
 			for k, v := range quotas {
 				if !contains(service.QuotaResources, k) {
 					return fmt.Errorf("--default-quota: unknown resource %q", k)
@@ -84,6 +91,8 @@ environment, which wins over the file.`,
 	f.StringSliceVar(&cfg.Service.FlatNetworks, "flat-networks", def.FlatNetworks, "physical networks usable by flat networks (* for any, empty to disable)")
 	f.StringSliceVar(&vniRanges, "vni-ranges", nil, "geneve/vxlan id ranges, type:min:max (default 1-65535 each)")
 	f.StringToIntVar(&quotas, "default-quota", nil, "default quotas, e.g. network=100,port=500 (-1 unlimited)")
+	f.StringSliceVar(&providers, "service-provider", nil, "service providers, service_type:name:driver[:default] (default L3_ROUTER_NAT:routed:routed:default); drivers: routed, external")
+	f.StringVar(&cfg.ExternalSecret, "external-driver-secret", "", "HMAC secret of the external L3 driver for profiles without their own")
 	f.MarkHidden("etcd-unsafe-no-fsync")
 	return cmd
 }
@@ -95,6 +104,37 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// parseProviders parses Neutron-style service_type:name:driver[:default]
+// entries, refusing duplicate names or drivers and several defaults per
+// service type, as Neutron does at start-up.
+func parseProviders(in []string) ([]l3.Provider, error) {
+	var out []l3.Provider
+	names, drivers, defaults := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	for _, e := range in {
+		parts := strings.Split(e, ":")
+		if len(parts) < 3 || len(parts) > 4 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+			return nil, fmt.Errorf("service provider %q: want service_type:name:driver[:default]", e)
+		}
+		p := l3.Provider{ServiceType: parts[0], Name: strings.ToLower(parts[1]), Driver: parts[2]}
+		if len(parts) == 4 {
+			if parts[3] != "default" {
+				return nil, fmt.Errorf("service provider %q: the fourth field must be empty or 'default'", e)
+			}
+			p.Default = true
+		}
+		if names[p.ServiceType+":"+p.Name] || drivers[p.Driver] {
+			return nil, fmt.Errorf("service provider %q: duplicate name or driver", e)
+		}
+		if p.Default && defaults[p.ServiceType] {
+			return nil, fmt.Errorf("service provider %q: several defaults for %s", e, p.ServiceType)
+		}
+		names[p.ServiceType+":"+p.Name], drivers[p.Driver] = true, true
+		defaults[p.ServiceType] = defaults[p.ServiceType] || p.Default
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // parseRanges parses name:min:max entries.

@@ -18,6 +18,7 @@ import (
 	"github.com/spinel-net/spinel/internal/auth"
 	"github.com/spinel-net/spinel/internal/cache"
 	"github.com/spinel-net/spinel/internal/l3"
+	"github.com/spinel-net/spinel/internal/l3/external"
 	"github.com/spinel-net/spinel/internal/l3/reconciler"
 	"github.com/spinel-net/spinel/internal/l3/routed"
 	"github.com/spinel-net/spinel/internal/service"
@@ -32,7 +33,10 @@ type Config struct {
 	NoAuthProject string
 	// OnListen, if set, is called with the bound address once serving.
 	OnListen func(addr net.Addr)
-	// ExtraDrivers adds L3 flavor drivers by driver name (e.g. "external").
+	// ExternalSecret signs the external driver's requests for profiles
+	// whose metainfo carries no secret of its own.
+	ExternalSecret string
+	// ExtraDrivers adds L3 flavor drivers by driver name.
 	ExtraDrivers map[string]l3.Driver
 }
 
@@ -65,6 +69,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	drivers := map[string]l3.Driver{}
 	svc := service.New(cfg.Service, st, c, log, service.WithDrivers(drivers))
 	drivers["routed"] = routed.New(svc)
+	drivers[external.Name] = external.New(external.Options{Secret: cfg.ExternalSecret, Log: log})
 	for name, d := range cfg.ExtraDrivers {
 		drivers[name] = d
 	}

@@ -76,6 +76,11 @@ func pyBool(b bool) string {
 // when it fails.
 func (s *Service) validateL3(op l3.Operation, d *l3.Router) error {
 	r := &d.Router
+	if r.FlavorID != nil && d.Profile == nil {
+		if f, p, err := s.FlavorProfile(*r.FlavorID); err == nil {
+			d.Flavor, d.Profile = f, p
+		}
+	}
 	drv, _, ok := s.Driver(r.Provider)
 	if !ok {
 		return neutron.Newf(500, "HTTPInternalServerError", "No driver is loaded for provider %s.", r.Provider)
