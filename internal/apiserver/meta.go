@@ -68,6 +68,9 @@ var extensions = []extension{
 	{"l3-ha", "HA Router extension", "Adds HA capability to routers.", "2014-04-26T00:00:00-00:00", nil},
 	{"dvr", "Distributed Virtual Router", "Enables configuration of Distributed Virtual Routers.", "2014-06-1T10:00:00-00:00", nil},
 	{"fip-port-details", "Floating IP Port Details Extension", "Add port_details attribute to Floating IP resource", "2018-04-09T10:00:00-00:00", nil},
+	{"flavors", "Neutron Service Flavors", "Flavor specification for Neutron advanced services.", "2015-09-17T10:00:00-00:00", nil},
+	{"l3-flavors", "Router Flavor Extension", "Flavor support for routers.", "2016-05-17T00:00:00-00:00", nil},
+	{"service-type", "Neutron Service Type Management", "API for retrieving service providers for Neutron advanced services", "2013-01-20T00:00:00-00:00", nil},
 	{"ip-substring-filtering", "IP address substring filtering", "Provides IP address substring filtering when listing ports", "2017-11-28T09:00:00-00:00", nil},
 }
 

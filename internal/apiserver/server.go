@@ -88,6 +88,8 @@ func (s *Server) routes() {
 	for _, r := range s.svc.Resources() {
 		s.resourceRoutes(r)
 	}
+	s.routerActionRoutes()
+	s.flavorRoutes()
 	s.quotaRoutes()
 	s.handle("/", func(w http.ResponseWriter, r *http.Request) error {
 		return neutron.NotFound("HTTPNotFound", "The resource could not be found.")

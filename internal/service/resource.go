@@ -36,6 +36,16 @@ type Resource struct {
 	BeforeList func(ctx context.Context) error
 }
 
+// Resource returns the collection whose JSON key is plural ("networks", ...).
+func (s *Service) Resource(plural string) (*Resource, bool) {
+	for _, r := range s.kinds {
+		if r.Plural == plural {
+			return r, true
+		}
+	}
+	return nil, false
+}
+
 // URLPath is the collection's URL segment under /v2.0.
 func (r *Resource) URLPath() string {
 	if r.Path != "" {
@@ -55,7 +65,7 @@ func (s *Service) Resources() []*Resource {
 }
 
 func (s *Service) resources() map[string]*Resource {
-	rs := []*Resource{s.networkResource(), s.subnetResource(), s.portResource(), s.securityGroupResource(), s.securityGroupRuleResource()}
+	rs := []*Resource{s.networkResource(), s.subnetResource(), s.portResource(), s.securityGroupResource(), s.securityGroupRuleResource(), s.routerResource(), s.floatingIPResource(), s.flavorResource(), s.serviceProfileResource()}
 	m := map[string]*Resource{}
 	for _, r := range rs {
 		m[r.Singular] = r

@@ -169,6 +169,11 @@ func (s *Service) createRouter(ctx context.Context, body Body) (model.Object, er
 	gi := r.GatewayInfo
 	err = s.commit(ctx, func(reserved *[]string) (*store.Change, error) {
 		ch := &store.Change{}
+		if r.FlavorID != nil {
+			if err := s.GuardFlavor(ch, *r.FlavorID); err != nil {
+				return nil, err
+			}
+		}
 		d := &l3.Router{}
 		if gi != nil {
 			g := *gi
