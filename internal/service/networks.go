@@ -307,7 +307,16 @@ func (s *Service) deleteNetwork(ctx context.Context, id string, ifMatch *int64) 
 		}
 		ch := &store.Change{}
 		for _, p := range s.cache.ByIndex("port", "network", id) {
-			if !slices.Contains(networkOwnedDevices, p.Obj.(*model.Port).DeviceOwner) {
+			port := p.Obj.(*model.Port)
+			if port.DeviceOwner == OwnerFloatingIP {
+				// Unassociated floating IPs go with their external network.
+				if fe, ok := s.cache.Get("floatingip", port.DeviceID); ok && fe.Obj.(*model.FloatingIP).PortID == nil {
+					s.deleteWithClaims(ch, fe)
+					s.deleteWithClaims(ch, p)
+					continue
+				}
+			}
+			if !slices.Contains(networkOwnedDevices, port.DeviceOwner) {
 				return nil, neutron.Conflict("NetworkInUse", "Unable to complete operation on network %s. There are one or more ports still in use on the network.", id)
 			}
 			s.deleteWithClaims(ch, p)

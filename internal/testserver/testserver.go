@@ -27,13 +27,15 @@ type Server struct {
 // Option changes the server's configuration before it starts.
 type Option func(*server.Config)
 
-// Start runs a server for the duration of t. Set SPINEL_TEST_LOG=1 to see its logs.
+// Start runs a server for the duration of t. Set SPINEL_TEST_LOG=1 to see
+// its logs. etcd does not fsync unless SPINEL_TEST_FSYNC=1 (benchmarks
+// quoting figures set it).
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := server.Config{
 		Listen:        "127.0.0.1:0",
-		Store:         store.Config{DataDir: dir, UnsafeNoFsync: true},
+		Store:         store.Config{DataDir: dir, UnsafeNoFsync: os.Getenv("SPINEL_TEST_FSYNC") == ""},
 		Service:       service.DefaultConfig(),
 		NoAuthProject: "admin",
 	}

@@ -14,6 +14,7 @@ import (
 
 type api struct {
 	t       *testing.T
+	tb      testing.TB // used when t is nil (benchmarks)
 	base    string
 	project string // X-Project-Id, "" for admin
 }
@@ -26,8 +27,15 @@ type resp struct {
 
 func (a api) as(project string) api { a.project = project; return a }
 
+func (a api) T() testing.TB {
+	if a.t != nil {
+		return a.t
+	}
+	return a.tb
+}
+
 func (a api) do(method, path string, body any) resp {
-	a.t.Helper()
+	a.T().Helper()
 	var r io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -39,7 +47,7 @@ func (a api) do(method, path string, body any) resp {
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		a.t.Fatalf("%s %s: %v", method, path, err)
+		a.T().Fatalf("%s %s: %v", method, path, err)
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
@@ -51,10 +59,10 @@ func (a api) do(method, path string, body any) resp {
 // must performs a request that must answer want and returns the object
 // under key (or the whole body if key is "").
 func (a api) must(want int, method, path string, body any, key string) map[string]any {
-	a.t.Helper()
+	a.T().Helper()
 	r := a.do(method, path, body)
 	if r.Status != want {
-		a.t.Fatalf("%s %s: status %d, want %d: %s", method, path, r.Status, want, r.Raw)
+		a.T().Fatalf("%s %s: status %d, want %d: %s", method, path, r.Status, want, r.Raw)
 	}
 	if key == "" {
 		return r.Body
@@ -65,11 +73,11 @@ func (a api) must(want int, method, path string, body any, key string) map[strin
 
 // fail performs a request that must fail with status and Neutron type.
 func (a api) fail(status int, typ, method, path string, body any) string {
-	a.t.Helper()
+	a.T().Helper()
 	r := a.do(method, path, body)
 	e, _ := r.Body["NeutronError"].(map[string]any)
 	if r.Status != status || e == nil || (typ != "" && e["type"] != typ) {
-		a.t.Fatalf("%s %s: got %d %s, want %d %s", method, path, r.Status, r.Raw, status, typ)
+		a.T().Fatalf("%s %s: got %d %s, want %d %s", method, path, r.Status, r.Raw, status, typ)
 	}
 	return fmt.Sprint(e["message"])
 }

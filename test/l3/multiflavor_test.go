@@ -22,7 +22,7 @@ import (
 // contract: it checks signatures, keeps the routers it is given and
 // answers every floating IP ACTIVE. It can be taken down.
 type backend struct {
-	t       *testing.T
+	t       testing.TB
 	secret  string
 	srv     *httptest.Server
 	down    atomic.Bool
@@ -30,7 +30,9 @@ type backend struct {
 	routers map[string]external.Router
 }
 
-func newBackend(t *testing.T, secret string) *backend {
+func newBackend(t *testing.T, secret string) *backend { return newBackendTB(t, secret) }
+
+func newBackendTB(t testing.TB, secret string) *backend {
 	b := &backend{t: t, secret: secret, routers: map[string]external.Router{}}
 	b.srv = httptest.NewServer(http.HandlerFunc(b.serve))
 	t.Cleanup(b.srv.Close)
