@@ -227,7 +227,15 @@ func (s *Service) associate(ctx context.Context, ch *store.Change, f *model.Floa
 		_, other, _ := strings.Cut(c.Owner, "/")
 		return neutron.Conflict("FloatingIPPortAlreadyAssociated", "Cannot associate floating IP %s (%s) with port %s using fixed IP %s, as that fixed IP already has a floating IP on external network %s.", f.FloatingIPAddress, other, portID, ip.IPAddress, f.FloatingNetworkID)
 	}
-	claim(ch, key, "floatingip", f.ID)
+	if !ch.Touches(key) {
+		if _, held := s.cache.Claim(key); !held { // held: by f itself, checked above
+			claim(ch, key, "floatingip", f.ID)
+		}
+	} else {
+		// Released earlier in this change (re-association to the same
+		// pair): keep it instead.
+		claim(ch, key, "floatingip", f.ID)
+	}
 	f.PortID, f.RouterID = &portID, &router.ID
 	addr := ip.IPAddress
 	f.FixedIPAddress = &addr
@@ -238,10 +246,11 @@ func (s *Service) associate(ctx context.Context, ch *store.Change, f *model.Floa
 	return s.validateL3(l3.OpAssociateFIP, d)
 }
 
-// disassociate clears f's association (in ch), releasing its claim.
-func (s *Service) disassociate(ch *store.Change, f *model.FloatingIP) {
-	if f.PortID != nil && f.FixedIPAddress != nil {
-		key := s.fipAssocKey(f.FloatingNetworkID, *f.PortID, *f.FixedIPAddress)
+// disassociate clears f's association (in ch), releasing the claim of
+// the association it had in the stored version old.
+func (s *Service) disassociate(ch *store.Change, old, f *model.FloatingIP) {
+	if old.PortID != nil && old.FixedIPAddress != nil {
+		key := s.fipAssocKey(old.FloatingNetworkID, *old.PortID, *old.FixedIPAddress)
 		if c, ok := s.cache.Claim(key); ok && c.Owner == string(owner("floatingip", f.ID)) {
 			ch.Delete(key, c.ModRev)
 		}
@@ -270,7 +279,7 @@ func (s *Service) updateFIP(ctx context.Context, id string, body Body, ifMatch *
 		ch := &store.Change{}
 		newPort, newFixed := f.PortID, f.FixedIPAddress
 		oldPort := old.PortID
-		s.disassociate(ch, f)
+		s.disassociate(ch, old, f)
 		switch {
 		case len(body) == 0 || present.Has("port_id") && newPort == nil:
 			// {} or port_id: null: disassociate (done above).
@@ -337,7 +346,7 @@ func (s *Service) deleteFIP(ctx context.Context, id string, ifMatch *int64) erro
 func (s *Service) disassociatePortFIPs(ch *store.Change, portID string) {
 	for _, fe := range s.cache.ByIndex("floatingip", "port", portID) {
 		f := fe.Copy().(*model.FloatingIP)
-		s.disassociate(ch, f)
+		s.disassociate(ch, fe.Obj.(*model.FloatingIP), f)
 		s.bump(f)
 		s.putUpdate(ch, fe, f)
 	}

@@ -128,12 +128,19 @@ func (s *Service) commit(ctx context.Context, build func(reserved *[]string) (*s
 			}
 			continue
 		}
+		if errors.Is(err, errRetry) {
+			return neutron.Conflict("Conflict", "The request conflicted with concurrent requests %d times; please retry.", maxAttempts)
+		}
 		if err != nil {
 			return err
 		}
 		rev, err := s.store.Apply(ctx, ch)
 		var conflict *store.ConflictError
-		if errors.As(err, &conflict) && attempt < maxAttempts {
+		if errors.As(err, &conflict) {
+			if attempt >= maxAttempts {
+				s.log.Error("giving up after repeated write conflicts", "err", err)
+				return neutron.Conflict("Conflict", "The request conflicted with concurrent changes %d times; please retry.", maxAttempts)
+			}
 			if err := s.backoff(ctx, attempt, conflict.Rev); err != nil {
 				return err
 			}
