@@ -38,6 +38,8 @@ type Server struct {
 	reg     *prometheus.Registry
 	reqs    *prometheus.CounterVec
 	latency *prometheus.HistogramVec
+
+	agentTokens auth.AgentTokens
 }
 
 // Options are the server's optional collaborators.
@@ -46,11 +48,13 @@ type Options struct {
 	Ready func() bool
 	// Registry receives the server's metrics; a new one if nil.
 	Registry *prometheus.Registry
+	// AgentTokens authenticates agents on /agent/v1 (no secret: refused).
+	AgentTokens auth.AgentTokens
 }
 
 // New returns the API handler.
 func New(svc *service.Service, a auth.Authenticator, log *slog.Logger, o Options) *Server {
-	s := &Server{svc: svc, auth: a, log: log, mux: http.NewServeMux(), ready: o.Ready, reg: o.Registry}
+	s := &Server{svc: svc, auth: a, log: log, mux: http.NewServeMux(), ready: o.Ready, reg: o.Registry, agentTokens: o.AgentTokens}
 	if s.ready == nil {
 		s.ready = func() bool { return true }
 	}
@@ -89,6 +93,7 @@ func (s *Server) routes() {
 		s.resourceRoutes(r)
 	}
 	s.routerActionRoutes()
+	s.agentRoutes()
 	s.flavorRoutes()
 	s.quotaRoutes()
 	s.handle("/", func(w http.ResponseWriter, r *http.Request) error {

@@ -92,6 +92,7 @@ environment, which wins over the file.`,
 	f.StringSliceVar(&vniRanges, "vni-ranges", nil, "geneve/vxlan id ranges, type:min:max (default 1-65535 each)")
 	f.StringToIntVar(&quotas, "default-quota", nil, "default quotas, e.g. network=100,port=500 (-1 unlimited)")
 	f.StringSliceVar(&providers, "service-provider", nil, "service providers, service_type:name:driver[:default] (default L3_ROUTER_NAT:routed:routed:default); drivers: routed, external")
+	f.StringVar(&cfg.AgentSecret, "agent-secret", "", "secret from which per-host agent tokens derive (spinel agent-token); without it agents are refused")
 	f.StringVar(&cfg.ExternalSecret, "external-driver-secret", "", "HMAC secret of the external L3 driver for profiles without their own")
 	f.MarkHidden("etcd-unsafe-no-fsync")
 	return cmd

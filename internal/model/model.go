@@ -281,3 +281,36 @@ func (p *ServiceProfile) GetID() string { return p.ID }
 
 // GetProjectID implements Object; profiles belong to no project.
 func (p *ServiceProfile) GetProjectID() string { return "" }
+
+// Agent is a Neutron agent: here, a spinel agent on a hypervisor.
+// Alive is computed on read from HeartbeatTimestamp.
+type Agent struct {
+	ID                 string         `json:"id" attr:""`
+	AgentType          string         `json:"agent_type" attr:""`
+	Binary             string         `json:"binary" attr:""`
+	Topic              string         `json:"topic" attr:""`
+	Host               string         `json:"host" attr:""`
+	AdminStateUp       bool           `json:"admin_state_up" attr:"put"`
+	Alive              bool           `json:"alive" attr:""`
+	Description        string         `json:"description" attr:"put,max=255"`
+	CreatedAt          string         `json:"created_at" attr:""`
+	StartedAt          string         `json:"started_at" attr:""`
+	HeartbeatTimestamp string         `json:"heartbeat_timestamp" attr:""`
+	Configurations     map[string]any `json:"configurations" attr:"nofilter"`
+	AvailabilityZone   *string        `json:"availability_zone" attr:""`
+	ResourcesSynced    *bool          `json:"resources_synced" attr:""`
+}
+
+// GetID implements Object.
+func (a *Agent) GetID() string { return a.ID }
+
+// GetProjectID implements Object; agents belong to no project.
+func (a *Agent) GetProjectID() string { return "" }
+
+// FixedIPs0 returns the port's first address, or "".
+func (p *Port) FixedIPs0() string {
+	if len(p.FixedIPs) == 0 {
+		return ""
+	}
+	return p.FixedIPs[0].IPAddress
+}

@@ -33,6 +33,8 @@ type Config struct {
 	NoAuthProject string
 	// OnListen, if set, is called with the bound address once serving.
 	OnListen func(addr net.Addr)
+	// AgentSecret derives the per-host agent tokens (spinel agent-token).
+	AgentSecret string
 	// ExternalSecret signs the external driver's requests for profiles
 	// whose metainfo carries no secret of its own.
 	ExternalSecret string
@@ -83,7 +85,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		st.RunElected(cacheCtx, "l3-reconciler", log, rec.Run)
 	}()
 	defer func() { stopCache(); <-recDone }()
-	api := apiserver.New(svc, auth.NoAuth{AdminProject: cfg.NoAuthProject}, log, apiserver.Options{Ready: ready.Load})
+	api := apiserver.New(svc, auth.NoAuth{AdminProject: cfg.NoAuthProject}, log, apiserver.Options{
+		Ready: ready.Load, AgentTokens: auth.AgentTokens{Secret: []byte(cfg.AgentSecret)}})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

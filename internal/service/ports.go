@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/spinel-net/spinel/internal/agentapi"
 	"github.com/spinel-net/spinel/internal/auth"
 	"github.com/spinel-net/spinel/internal/cache"
 	"github.com/spinel-net/spinel/internal/ipam"
@@ -242,14 +243,23 @@ func validateAddressPairs(p *model.Port) error {
 	return nil
 }
 
-// bindPort computes binding:vif_type and binding:vif_details. Until a
-// network backend serves the port's host, a bound port fails to bind.
+// VIFTypeTap is the binding of ports of routed networks: a plain tap that
+// the host's spinel agent routes.
+const VIFTypeTap = "tap"
+
+// bindPort computes binding:vif_type and binding:vif_details. A port of a
+// routed network binds to a host whose spinel agent is alive and enabled;
+// otherwise (and for network types no backend serves yet) it fails to bind.
 func (s *Service) bindPort(n *model.Network, p *model.Port) {
-	if p.HostID == "" {
+	switch {
+	case p.HostID == "":
 		p.VIFType, p.VIFDetails = "unbound", map[string]any{}
-		return
+	case n.NetworkType == "routed" && !isL3Port(p.DeviceOwner) && s.hostServes(p.HostID):
+		p.VIFType = VIFTypeTap
+		p.VIFDetails = map[string]any{"port_filter": true, "tap_mac_address": agentapi.HostMAC}
+	default:
+		p.VIFType, p.VIFDetails = "binding_failed", map[string]any{}
 	}
-	p.VIFType, p.VIFDetails = "binding_failed", map[string]any{}
 }
 
 // allocateIPs resolves the requested fixed IPs (nil and !given: automatic)

@@ -65,7 +65,7 @@ func (s *Service) Resources() []*Resource {
 }
 
 func (s *Service) resources() map[string]*Resource {
-	rs := []*Resource{s.networkResource(), s.subnetResource(), s.portResource(), s.securityGroupResource(), s.securityGroupRuleResource(), s.routerResource(), s.floatingIPResource(), s.flavorResource(), s.serviceProfileResource()}
+	rs := []*Resource{s.networkResource(), s.subnetResource(), s.portResource(), s.securityGroupResource(), s.securityGroupRuleResource(), s.routerResource(), s.floatingIPResource(), s.agentResource(), s.flavorResource(), s.serviceProfileResource()}
 	m := map[string]*Resource{}
 	for _, r := range rs {
 		m[r.Singular] = r

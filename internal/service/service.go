@@ -47,6 +47,8 @@ type Config struct {
 	DefaultQuotas map[string]int
 	// Providers are the configured service providers (L3 flavor drivers).
 	Providers []l3.Provider
+	// AgentDownTime: an agent silent for longer is dead (default 30s).
+	AgentDownTime time.Duration
 }
 
 // DefaultConfig returns the settings a fresh server uses.
@@ -75,6 +77,7 @@ type Service struct {
 	now     func() time.Time
 	kinds   map[string]*Resource
 	drivers map[string]l3.Driver // L3 flavor drivers by driver name
+	hosts   hostWatch
 
 	mu      sync.Mutex
 	pending map[string]bool       // claim keys reserved by requests in flight here
@@ -86,6 +89,9 @@ func New(cfg Config, st *store.Store, c *cache.Cache, log *slog.Logger, opts ...
 	s := &Service{cfg: cfg, store: st, cache: c, log: log, now: time.Now, pending: map[string]bool{}, hints: map[string]netip.Addr{}}
 	for _, o := range opts {
 		o(s)
+	}
+	if c != nil {
+		s.watchHosts()
 	}
 	s.kinds = s.resources()
 	return s
