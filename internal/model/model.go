@@ -135,7 +135,7 @@ type Port struct {
 	Standard
 	NetworkID           string         `json:"network_id" attr:"post,req"`
 	AdminStateUp        bool           `json:"admin_state_up" attr:"post,put"`
-	MACAddress          string         `json:"mac_address" attr:"post,put,admin"`
+	MACAddress          string         `json:"mac_address" attr:"post,put"`
 	FixedIPs            []FixedIP      `json:"fixed_ips" attr:"post,put"`
 	DeviceID            string         `json:"device_id" attr:"post,put,max=255"`
 	DeviceOwner         string         `json:"device_owner" attr:"post,put,max=255"`

@@ -64,7 +64,8 @@ func (s *Service) macKey(network, mac string) string {
 // parseMAC validates a unicast MAC and returns it in Neutron's lower-case form.
 func parseMAC(m string) (string, error) {
 	hw, err := net.ParseMAC(m)
-	if err != nil || len(hw) != 6 || hw[0]&1 == 1 || string(hw) == "\x00\x00\x00\x00\x00\x00" {
+	// Neutron refuses only the all-zero and broadcast addresses (multicast is fine).
+	if err != nil || len(hw) != 6 || string(hw) == "\x00\x00\x00\x00\x00\x00" || string(hw) == "\xff\xff\xff\xff\xff\xff" {
 		return "", neutron.InvalidAttribute("mac_address", fmt.Sprintf("'%s' is not a valid MAC address", m))
 	}
 	return hw.String(), nil
@@ -104,6 +105,12 @@ func (s *Service) createPort(ctx context.Context, body Body) (model.Object, erro
 		return nil, err
 	}
 	req := &portRequest{port: p, present: present, wantIPs: present.Has("fixed_ips"), fixedIPs: slices.Clone(p.FixedIPs)}
+	if present.Has("mac_address") && !ident.Admin {
+		// Neutron: create_port:mac_address is for admins and the network's owner.
+		if ne, ok := s.cache.Get("network", p.NetworkID); !ok || ne.Obj.GetProjectID() != ident.ProjectID {
+			return nil, neutron.Forbidden("create_port:mac_address")
+		}
+	}
 	if present.Has("mac_address") {
 		if req.mac, err = parseMAC(p.MACAddress); err != nil {
 			return nil, err
@@ -174,7 +181,7 @@ func (s *Service) createPort(ctx context.Context, body Body) (model.Object, erro
 func (s *Service) setPortSecurity(ctx context.Context, ch *store.Change, reserved *[]string, p *model.Port, sgsGiven bool, present model.Present) error {
 	if !p.PortSecurityEnabled {
 		if sgsGiven && len(p.SecurityGroups) > 0 {
-			return neutron.Conflict("PortSecurityAndIPRequiredForSecurityGroups", "Port security must be enabled and port must have an IP address in order to use security groups.")
+			return neutron.Newf(400, "PortSecurityAndIPRequiredForSecurityGroups", "Port security must be enabled and port must have an IP address in order to use security groups.")
 		}
 		if len(p.SecurityGroups) > 0 {
 			return neutron.Conflict("PortSecurityPortHasSecurityGroup", "Port has security group associated. Cannot disable port security or ip address until security group is removed")
@@ -215,7 +222,7 @@ func validateAddressPairs(p *model.Port) error {
 	seen := map[string]bool{}
 	for i, ap := range p.AllowedAddressPairs {
 		if ap.IPAddress == "" {
-			return neutron.BadRequest("Invalid input for allowed_address_pairs. Reason: Missing key 'ip_address'.")
+			return neutron.Newf(400, "AllowedAddressPairsMissingIP", "AllowedAddressPair must contain ip_address")
 		}
 		if _, err := netip.ParseAddr(ap.IPAddress); err != nil {
 			if _, err := netip.ParsePrefix(ap.IPAddress); err != nil {
@@ -233,7 +240,7 @@ func validateAddressPairs(p *model.Port) error {
 		}
 		k := p.AllowedAddressPairs[i].IPAddress + "|" + p.AllowedAddressPairs[i].MACAddress
 		if seen[k] {
-			return neutron.BadRequest("Request contains duplicate address pair: mac_address %s ip_address %s.", p.AllowedAddressPairs[i].MACAddress, ap.IPAddress)
+			return neutron.Newf(400, "DuplicateAddressPairInRequest", "Request contains duplicate address pair: mac_address %s ip_address %s.", p.AllowedAddressPairs[i].MACAddress, ap.IPAddress)
 		}
 		seen[k] = true
 	}
@@ -315,6 +322,9 @@ func (s *Service) allocateIPs(ch *store.Change, reserved *[]string, n *model.Net
 		if f.SubnetID != "" {
 			sn = byID[f.SubnetID]
 			if sn == nil {
+				if _, exists := s.cache.Get("subnet", f.SubnetID); !exists {
+					return nil, neutron.ResourceNotFound("subnet", f.SubnetID)
+				}
 				return nil, neutron.InvalidInput("Failed to create port on network %s, because fixed_ips included invalid subnet %s", n.ID, f.SubnetID)
 			}
 		}
@@ -346,8 +356,14 @@ func (s *Service) allocateIPs(ch *store.Change, reserved *[]string, n *model.Net
 			}
 		}
 		prefix := netip.MustParsePrefix(sn.CIDR)
-		if !prefix.Contains(addr) || addr == prefix.Addr() || (addr.Is4() && addr == lastAddr(prefix)) {
+		if !prefix.Contains(addr) || addr.Is4() && (addr == prefix.Addr() || addr == lastAddr(prefix)) {
+			if f.SubnetID == "" {
+				return nil, neutron.Newf(400, "InvalidIpForNetwork", "IP address %s is not a valid IP for any of the subnets on the specified network.", f.IPAddress)
+			}
 			return nil, neutron.Newf(400, "InvalidIpForSubnet", "IP address %s is not a valid IP for the specified subnet.", f.IPAddress)
+		}
+		if isAutoAddress(sn) && !isL3Port(p.DeviceOwner) {
+			return nil, neutron.Newf(400, "AllocationOnAutoAddressSubnet", "IPv6 address %s cannot be directly assigned to a port on subnet %s as the subnet is configured for automatic addresses", f.IPAddress, sn.ID)
 		}
 		fi := model.FixedIP{SubnetID: sn.ID, IPAddress: addr.String()}
 		if slices.Contains(out, fi) {
@@ -366,7 +382,29 @@ func (s *Service) allocateIPs(ch *store.Change, reserved *[]string, n *model.Net
 		}
 		claim(ch, key, "port", p.ID)
 	}
+	// Every SLAAC subnet of the network gives the port its EUI-64 address
+	// too, whatever else was asked for.
+	for _, e := range subnets {
+		sn := e.Obj.(*model.Subnet)
+		if !isAutoAddress(sn) || slices.ContainsFunc(out, func(f model.FixedIP) bool { return f.SubnetID == sn.ID }) {
+			continue
+		}
+		if held := slices.IndexFunc(keep, func(k model.FixedIP) bool { return k.SubnetID == sn.ID }); held >= 0 {
+			out = append(out, keep[held])
+			continue
+		}
+		ip, err := s.allocateOne(ch, reserved, sn, p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, model.FixedIP{SubnetID: sn.ID, IPAddress: ip})
+	}
 	return out, nil
+}
+
+// isAutoAddress reports whether a subnet assigns addresses by SLAAC.
+func isAutoAddress(sn *model.Subnet) bool {
+	return sn.IPVersion == 6 && sn.IPv6AddressMode != nil && (*sn.IPv6AddressMode == "slaac" || *sn.IPv6AddressMode == "dhcpv6-stateless")
 }
 
 func lastAddr(p netip.Prefix) netip.Addr {
@@ -456,6 +494,9 @@ func (s *Service) updatePort(ctx context.Context, id string, body Body, ifMatch 
 		n := ne.Obj.(*model.Network)
 		ch := &store.Change{}
 		if present.Has("mac_address") {
+			if !ident.Admin && n.ProjectID != ident.ProjectID {
+				return nil, neutron.Forbidden("update_port:mac_address")
+			}
 			mac, err := parseMAC(p.MACAddress)
 			if err != nil {
 				return nil, err
@@ -494,7 +535,7 @@ func (s *Service) updatePort(ctx context.Context, id string, body Body, ifMatch 
 			return nil, neutron.InvalidAttribute("binding:vnic_type", fmt.Sprintf("%s is not in valid_values %v", p.VNICType, VNICTypes))
 		}
 		if present.Has("security_groups") || present.Has("port_security_enabled") {
-			if err := s.setPortSecurity(ctx, ch, reserved, p, true, present); err != nil {
+			if err := s.setPortSecurity(ctx, ch, reserved, p, present.Has("security_groups"), present); err != nil {
 				return nil, err
 			}
 		}

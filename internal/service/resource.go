@@ -32,8 +32,9 @@ type Resource struct {
 	Create   func(ctx context.Context, body Body) (model.Object, error)
 	Update   func(ctx context.Context, id string, body Body, ifMatch *int64) (model.Object, error)
 	Delete   func(ctx context.Context, id string, ifMatch *int64) error
-	// BeforeList, if set, runs before every list (e.g. to create defaults).
-	BeforeList func(ctx context.Context) error
+	// BeforeList, if set, runs before every list with the list's filters
+	// (e.g. to create defaults).
+	BeforeList func(ctx context.Context, filters map[string][]string) error
 }
 
 // Resource returns the collection whose JSON key is plural ("networks", ...).
@@ -95,7 +96,7 @@ type Entry struct {
 // List returns the visible resources matching q, sorted and paginated.
 func (s *Service) List(ctx context.Context, r *Resource, q *query.Query) ([]Entry, []model.Object, error) {
 	if r.BeforeList != nil {
-		if err := r.BeforeList(ctx); err != nil {
+		if err := r.BeforeList(ctx, q.Filters); err != nil {
 			return nil, nil, err
 		}
 	}

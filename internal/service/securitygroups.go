@@ -18,23 +18,11 @@ func (s *Service) securityGroupResource() *Resource {
 		Kind: &cache.Kind{Name: "security_group", New: func() model.Object { return &model.SecurityGroup{} },
 			Indexes: map[string]func(model.Object) []string{"project": byProject}},
 		Singular: "security_group", Plural: "security_groups", Path: "security-groups", Tagged: true,
-		Decorate: s.decorateSG,
-		Create:   s.createSG,
-		Update:   s.updateSG,
-		Delete:   s.deleteSG,
-		BeforeList: func(ctx context.Context) error {
-			// Neutron creates a project's default group the first time it
-			// lists its groups; so do we.
-			id := auth.From(ctx)
-			if id.ProjectID == "" || s.defaultSGOf(id.ProjectID) != "" || !id.HasRole("member") && !id.Admin {
-				return nil
-			}
-			return s.commit(ctx, func(reserved *[]string) (*store.Change, error) {
-				ch := &store.Change{}
-				_, err := s.ensureDefaultSG(ch, reserved, id.ProjectID)
-				return ch, err
-			})
-		},
+		Decorate:   s.decorateSG,
+		Create:     s.createSG,
+		Update:     s.updateSG,
+		Delete:     s.deleteSG,
+		BeforeList: s.ensureDefaultsOnList,
 	}
 }
 
@@ -52,6 +40,7 @@ func (s *Service) securityGroupRuleResource() *Resource {
 				},
 			}},
 		Singular: "security_group_rule", Plural: "security_group_rules", Path: "security-group-rules",
+		BeforeList: s.ensureDefaultsOnList,
 		Visible: func(id *auth.Identity, o model.Object) bool {
 			r := o.(*model.SecurityGroupRule)
 			if r.ProjectID == id.ProjectID {
@@ -161,8 +150,8 @@ func (s *Service) createSG(ctx context.Context, body Body) (model.Object, error)
 	if err := setProject(ident, present, &sg.ProjectID, &sg.TenantID); err != nil {
 		return nil, err
 	}
-	if sg.Name == "default" {
-		return nil, neutron.Conflict("SecurityGroupDefaultAlreadyExists", "Default security group already exists.")
+	if err := secgroup.ValidateGroupName(sg.Name); err != nil {
+		return nil, err
 	}
 	if !present.Has("stateful") {
 		sg.Stateful = true
@@ -176,6 +165,14 @@ func (s *Service) createSG(ctx context.Context, body Body) (model.Object, error)
 		}
 		if err := s.takeQuota(ch, reserved, "security_group", sg.ProjectID, sg.ID); err != nil {
 			return nil, err
+		}
+		// Neutron first checks that the new group's own rules fit the quota.
+		need := len(secgroup.NewGroupRules())
+		if s.defaultSGOf(sg.ProjectID) == "" {
+			need += len(secgroup.DefaultRules(""))
+		}
+		if l := s.limit(sg.ProjectID, "security_group_rule"); l >= 0 && s.used(sg.ProjectID, "security_group_rule")+need > l {
+			return nil, neutron.OverQuota("security_group_rule")
 		}
 		s.addRules(ch, sg, secgroup.NewGroupRules(), false)
 		s.putNew(ch, "security_group", sg)
@@ -205,11 +202,13 @@ func (s *Service) updateSG(ctx context.Context, id string, body Body, ifMatch *i
 			return nil, err
 		}
 		isDefault := s.defaultSGOf(sg.ProjectID) == id
-		if present.Has("name") && sg.Name != old.Name && (isDefault || sg.Name == "default") {
-			if isDefault {
+		if present.Has("name") {
+			if err := secgroup.ValidateGroupName(sg.Name); err != nil {
+				return nil, err
+			}
+			if isDefault && sg.Name != old.Name {
 				return nil, neutron.Conflict("SecurityGroupCannotUpdateDefault", "Updating default security group not allowed.")
 			}
-			return nil, neutron.Conflict("SecurityGroupDefaultAlreadyExists", "Default security group already exists.")
 		}
 		if sg.Stateful != old.Stateful && len(s.cache.ByIndex("port", "sg", id)) > 0 {
 			return nil, neutron.Conflict("SecurityGroupInUse", "Security Group %s in use.", id)
@@ -236,11 +235,11 @@ func (s *Service) deleteSG(ctx context.Context, id string, ifMatch *int64) error
 		if err := checkIfMatch(ifMatch, e.Obj); err != nil {
 			return nil, err
 		}
-		if s.defaultSGOf(e.Obj.GetProjectID()) == id && !auth.From(ctx).Admin {
-			return nil, neutron.Conflict("SecurityGroupCannotRemoveDefault", "Insufficient rights for removing default security group.")
-		}
 		if len(s.cache.ByIndex("port", "sg", id)) > 0 {
 			return nil, neutron.Conflict("SecurityGroupInUse", "Security Group %s in use.", id)
+		}
+		if s.defaultSGOf(e.Obj.GetProjectID()) == id && !auth.From(ctx).Admin {
+			return nil, neutron.Conflict("SecurityGroupCannotRemoveDefault", "Insufficient rights for removing default security group.")
 		}
 		ch := &store.Change{}
 		for _, r := range s.cache.ByIndex("security_group_rule", "sg", id) {
@@ -355,4 +354,33 @@ func (s *Service) deleteRule(ctx context.Context, id string, _ *int64) error {
 		s.deleteWithClaims(ch, e)
 		return ch, nil
 	})
+}
+
+// ensureDefaultsOnList creates default groups as Neutron does when groups
+// or rules are listed: for the caller's project, and for every project an
+// admin names in a project_id/tenant_id filter.
+func (s *Service) ensureDefaultsOnList(ctx context.Context, filters map[string][]string) error {
+	id := auth.From(ctx)
+	projects := []string{}
+	if id.ProjectID != "" && (id.Admin || id.HasRole("member") || !id.HasRole("reader")) {
+		projects = append(projects, id.ProjectID)
+	}
+	if id.Admin {
+		projects = append(projects, filters["project_id"]...)
+		projects = append(projects, filters["tenant_id"]...)
+	}
+	for _, p := range projects {
+		if p == "" || s.defaultSGOf(p) != "" {
+			continue
+		}
+		err := s.commit(ctx, func(reserved *[]string) (*store.Change, error) {
+			ch := &store.Change{}
+			_, err := s.ensureDefaultSG(ch, reserved, p)
+			return ch, err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -133,11 +133,11 @@ func (s *Service) createSubnet(ctx context.Context, body Body) (model.Object, er
 	if sn.HostRoutes, err = normalizeRoutes(sn.HostRoutes, sn.IPVersion); err != nil {
 		return nil, err
 	}
-	if err := ipam.ValidateIPv6Modes(sn.IPVersion, sn.IPv6RAMode, sn.IPv6AddressMode, prefix); err != nil {
-		return nil, err
-	}
 	if !present.Has("enable_dhcp") {
 		sn.EnableDHCP = true
+	}
+	if err := ipam.ValidateIPv6Attributes(sn.IPVersion, sn.IPv6RAMode, sn.IPv6AddressMode, sn.EnableDHCP, prefix); err != nil {
+		return nil, err
 	}
 	sn.ID = newID()
 	sn.Stamp(s.now())
@@ -147,7 +147,7 @@ func (s *Service) createSubnet(ctx context.Context, body Body) (model.Object, er
 			return nil, neutron.ResourceNotFound("network", sn.NetworkID)
 		}
 		n := ne.Obj.(*model.Network)
-		if !ident.Owns(n.ProjectID) {
+		if !ident.Owns(n.ProjectID) && !n.Shared {
 			return nil, neutron.Forbidden("create_subnet")
 		}
 		ch := &store.Change{}

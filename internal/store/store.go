@@ -137,6 +137,10 @@ func (s *Store) startEmbedded(ctx context.Context, cfg Config) error {
 	ec.AutoCompactionRetention = "100000"
 	ec.SnapshotCount = 10000
 	ec.UnsafeNoFsync = cfg.UnsafeNoFsync
+	if cfg.UnsafeNoFsync {
+		// Tests: elect the single member at once instead of after ~1 s.
+		ec.TickMs, ec.ElectionMs = 10, 100
+	}
 	// The peer listener is not used by a single member; bind it to an
 	// ephemeral-looking unix socket in the data dir so two servers on one
 	// machine never fight over port 2380.
