@@ -6,6 +6,11 @@ cd "$(dirname "$0")"
 # Real clients and daemons the tests drive; installed when missing (needs root).
 need=()
 command -v openstack >/dev/null 2>&1 || need+=(python3-openstackclient)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
+command -v busybox >/dev/null 2>&1 || need+=(busybox)
+command -v dhclient >/dev/null 2>&1 || need+=(isc-dhcp-client)
+command -v nft >/dev/null 2>&1 || need+=(nftables)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then echo "missing ${need[*]}: run as root or apt-get install them"; exit 1; fi
   DEBIAN_FRONTEND=noninteractive apt-get update -qq

@@ -129,11 +129,18 @@ func (a *Agent) Run(ctx context.Context) error {
 		if st == nil {
 			continue // no kernel change before the first complete state
 		}
-		if err := a.apply(st); err != nil {
+		waiting, err := a.apply(st)
+		switch {
+		case err != nil:
 			a.log.Warn("apply failed; retrying", "err", err, "retry_in", backoff.String())
 			retry.Reset(backoff)
 			backoff = min(backoff*2, 10*time.Second)
-		} else {
+		case waiting:
+			// Some taps are not there yet (the VM is being started): look
+			// again soon.
+			backoff = 100 * time.Millisecond
+			retry.Reset(200 * time.Millisecond)
+		default:
 			backoff = 100 * time.Millisecond
 		}
 		dirty = false
@@ -143,8 +150,8 @@ func (a *Agent) Run(ctx context.Context) error {
 
 // apply runs every programmer and computes port statuses: ACTIVE when all
 // programmers have the port ready, DOWN otherwise (admin down, or the tap
-// is not there yet), ERROR when a programmer failed on it.
-func (a *Agent) apply(st *agentapi.State) error {
+// is not there yet). waiting reports admin-up ports not yet ready.
+func (a *Agent) apply(st *agentapi.State) (waiting bool, err error) {
 	start := time.Now()
 	readyAll := map[string]int{}
 	var errs []error
@@ -166,6 +173,7 @@ func (a *Agent) apply(st *agentapi.State) error {
 			statuses[port.ID] = "ACTIVE"
 		default:
 			statuses[port.ID] = "DOWN"
+			waiting = true
 		}
 	}
 	var realized []string
@@ -181,10 +189,10 @@ func (a *Agent) apply(st *agentapi.State) error {
 	a.pending(statuses, realized)
 	if len(errs) > 0 {
 		a.stats.ApplyFailures++
-		return errors.Join(errs...)
+		return waiting, errors.Join(errs...)
 	}
 	a.ready = true
-	return nil
+	return waiting, nil
 }
 
 // pending records statuses to report; must hold mu.

@@ -21,7 +21,7 @@ func Execute(ctx context.Context, args []string) error {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServerCmd(), newBenchCmd(), newAgentTokenCmd())
+	root.AddCommand(newServerCmd(), newAgentCmd(), newBenchCmd(), newAgentTokenCmd())
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)
 }
