@@ -34,7 +34,9 @@ func run(t *testing.T, args ...string) string {
 	return string(out)
 }
 
-func inNS(ns string, args ...string) []string { return append([]string{"ip", "netns", "exec", ns}, args...) }
+func inNS(ns string, args ...string) []string {
+	return append([]string{"ip", "netns", "exec", ns}, args...)
+}
 
 type api struct {
 	t    *testing.T
@@ -161,9 +163,9 @@ func (l *lab) killAgent() {
 	}
 }
 
-// vm creates a VM namespace on a tap for port p, configured as a guest
-// would be: the port's MAC and address, the subnet's mask and gateway.
-func (l *lab) vm(name string, p map[string]any, prefixLen int, gw string) string {
+// vm creates a VM namespace on a tap for port p, with the port's MAC; its
+// address comes later, by DHCP.
+func (l *lab) vm(name string, p map[string]any) string {
 	ns := "spvm" + l.id + name
 	tap := agentapi.TapName(p["id"].(string))
 	run(l.t, "ip", "netns", "add", ns)
@@ -172,12 +174,44 @@ func (l *lab) vm(name string, p map[string]any, prefixLen int, gw string) string
 	run(l.t, inNS(l.hv, "ip", "link", "set", "vmeth"+l.id+name, "netns", ns)...)
 	run(l.t, inNS(ns, "ip", "link", "set", "vmeth"+l.id+name, "name", "eth0")...)
 	run(l.t, inNS(ns, "ip", "link", "set", "eth0", "address", p["mac_address"].(string))...)
-	ip := p["fixed_ips"].([]any)[0].(map[string]any)["ip_address"].(string)
-	run(l.t, inNS(ns, "ip", "addr", "add", fmt.Sprintf("%s/%d", ip, prefixLen), "dev", "eth0")...)
 	run(l.t, inNS(ns, "ip", "link", "set", "eth0", "up")...)
 	run(l.t, inNS(ns, "ip", "link", "set", "lo", "up")...)
-	run(l.t, inNS(ns, "ip", "route", "add", "default", "via", gw)...)
 	return ns
+}
+
+// dhcp configures a VM by DHCP with a real client (busybox udhcpc) and
+// returns what it was given: address/prefix, router and MTU.
+func (l *lab) dhcp(ns string) map[string]string {
+	l.t.Helper()
+	dir := l.t.TempDir()
+	script := filepath.Join(dir, "udhcpc.sh")
+	out := filepath.Join(dir, "lease")
+	os.WriteFile(script, []byte(`#!/bin/sh
+case "$1" in
+bound|renew)
+  ip addr flush dev "$interface"
+  ip addr add "$ip/$mask" dev "$interface"
+  [ -n "$mtu" ] && ip link set "$interface" mtu "$mtu"
+  for r in $router; do ip route replace default via "$r" dev "$interface"; break; done
+  printf 'ip=%s\nmask=%s\nrouter=%s\nmtu=%s\nstaticroutes=%s\n' "$ip" "$mask" "$router" "$mtu" "$staticroutes" > `+out+`
+  ;;
+esac
+`), 0o755)
+	if _, err := exec.LookPath("busybox"); err != nil {
+		l.t.Fatal("busybox is required (Debian package busybox)")
+	}
+	run(l.t, inNS(ns, "busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "10", "-T", "1", "-s", script)...)
+	b, err := os.ReadFile(out)
+	if err != nil {
+		l.t.Fatalf("udhcpc in %s wrote no lease: %v", ns, err)
+	}
+	lease := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			lease[k] = v
+		}
+	}
+	return lease
 }
 
 func TestAgentDataPath(t *testing.T) {
@@ -199,7 +233,16 @@ func TestAgentDataPath(t *testing.T) {
 			t.Fatalf("port %d binding: %v", i, p["binding:vif_type"])
 		}
 		ports = append(ports, p)
-		vms = append(vms, l.vm(fmt.Sprint(i), p, 24, "10.30.0.1"))
+		vms = append(vms, l.vm(fmt.Sprint(i), p))
+	}
+	// Guests take their addresses by DHCP from the agent.
+	for i, ns := range vms {
+		lease := l.dhcp(ns)
+		want := ports[i]["fixed_ips"].([]any)[0].(map[string]any)["ip_address"].(string)
+		if lease["ip"] != want || lease["mask"] != "24" || lease["router"] != "10.30.0.1" || lease["mtu"] != "1500" ||
+			!strings.Contains(lease["staticroutes"], "169.254.169.254/32 10.30.0.1") {
+			t.Errorf("vm%d lease = %v, want %s/24 via 10.30.0.1 with the metadata route", i, lease, want)
+		}
 	}
 	for _, p := range ports {
 		eventually(t, 10*time.Second, "port ACTIVE", func() bool {
