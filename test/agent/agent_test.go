@@ -25,7 +25,7 @@ import (
 	"github.com/spinel-net/spinel/internal/testserver"
 )
 
-func run(t *testing.T, args ...string) string {
+func run(t testing.TB, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
 	if err != nil {
@@ -41,10 +41,18 @@ func inNS(ns string, args ...string) []string {
 type api struct {
 	t    *testing.T
 	base string
+	tb   testing.TB // for benchmarks, when t is nil
+}
+
+func (a api) T() testing.TB {
+	if a.t != nil {
+		return a.t
+	}
+	return a.tb
 }
 
 func (a api) do(method, path string, body any) (int, map[string]any) {
-	a.t.Helper()
+	a.T().Helper()
 	var r io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -53,7 +61,7 @@ func (a api) do(method, path string, body any) (int, map[string]any) {
 	req, _ := http.NewRequest(method, a.base+path, r)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		a.t.Fatal(err)
+		a.T().Fatal(err)
 	}
 	defer resp.Body.Close()
 	var m map[string]any
@@ -62,10 +70,10 @@ func (a api) do(method, path string, body any) (int, map[string]any) {
 }
 
 func (a api) must(want int, method, path string, body any, key string) map[string]any {
-	a.t.Helper()
+	a.T().Helper()
 	code, m := a.do(method, path, body)
 	if code != want {
-		a.t.Fatalf("%s %s: %d %v", method, path, code, m)
+		a.T().Fatalf("%s %s: %d %v", method, path, code, m)
 	}
 	if key == "" {
 		return m
@@ -73,7 +81,7 @@ func (a api) must(want int, method, path string, body any, key string) map[strin
 	return m[key].(map[string]any)
 }
 
-func eventually(t *testing.T, d time.Duration, what string, f func() bool) {
+func eventually(t testing.TB, d time.Duration, what string, f func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
@@ -86,7 +94,7 @@ func eventually(t *testing.T, d time.Duration, what string, f func() bool) {
 }
 
 type lab struct {
-	t       *testing.T
+	t       testing.TB
 	id      string
 	hv      string
 	bin     string
@@ -96,7 +104,7 @@ type lab struct {
 	agentLg string
 }
 
-func newLab(t *testing.T) *lab {
+func newLab(t testing.TB) *lab {
 	if os.Geteuid() != 0 {
 		t.Fatal("this test needs root (CI runs as root)")
 	}
@@ -216,7 +224,7 @@ esac
 
 func TestAgentDataPath(t *testing.T) {
 	l := newLab(t)
-	a := api{t, l.server}
+	a := api{t: t, base: l.server}
 	eventually(t, 10*time.Second, "agent alive", func() bool {
 		ag := a.must(200, "GET", "/v2.0/agents", nil, "")["agents"].([]any)
 		return len(ag) == 1 && ag[0].(map[string]any)["alive"] == true
