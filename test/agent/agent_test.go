@@ -274,6 +274,22 @@ func TestAgentDataPath(t *testing.T) {
 	if !strings.Contains(neigh, agentapi.HostMAC) {
 		t.Errorf("vm0's neighbour entry for vm1 is not the host's MAC: %q", neigh)
 	}
+	// A traceroute between two VMs of the host shows the host as a hop.
+	tr := run(t, inNS(vms[0], "busybox", "traceroute", "-n", "-m", "3", "-w", "1", "-q", "1", ipOf(1))...)
+	if lines := strings.Split(strings.TrimSpace(tr), "\n"); len(lines) < 3 || !strings.Contains(lines[len(lines)-1], ipOf(1)) || strings.Contains(lines[len(lines)-2], ipOf(1)) {
+		t.Errorf("traceroute vm0 -> vm1 does not show a hop before vm1:\n%s", tr)
+	} else {
+		t.Logf("traceroute vm0 -> vm1:\n%s", tr)
+	}
+	// A frame sent straight to another VM's MAC never arrives: there is
+	// no L2 between VMs, and the host drops frames not addressed to it.
+	run(t, inNS(vms[0], "ip", "neigh", "replace", ipOf(2), "lladdr", ports[2]["mac_address"].(string), "dev", "eth0", "nud", "permanent")...)
+	if out, err := exec.Command("ip", inNS(vms[0], "ping", "-c", "3", "-i", "0.2", "-W", "1", ipOf(2))[1:]...).CombinedOutput(); err == nil {
+		t.Errorf("a frame addressed to another VM's MAC got through:\n%s", out)
+	}
+	run(t, inNS(vms[0], "ip", "neigh", "del", ipOf(2), "dev", "eth0")...)
+	run(t, inNS(vms[0], "ping", "-c", "1", "-W", "2", ipOf(2))...) // through the host again
+
 	// The routes are spinel's (proto 250); a foreign route survives.
 	run(t, inNS(l.hv, "ip", "route", "add", "192.0.2.0/24", "dev", "lo", "proto", "static")...)
 
