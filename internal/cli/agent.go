@@ -14,6 +14,7 @@ import (
 	"github.com/spinel-net/spinel/internal/agent"
 	"github.com/spinel-net/spinel/internal/agent/dataplane"
 	"github.com/spinel-net/spinel/internal/agent/dhcp"
+	"github.com/spinel-net/spinel/internal/agent/metadata"
 	"github.com/spinel-net/spinel/internal/config"
 )
 
@@ -24,6 +25,7 @@ func newAgentCmd() *cobra.Command {
 		tokenFile           string
 		listen              string
 		logLevel, logFormat string
+		novaURL, mdSecret   string
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -66,7 +68,16 @@ YAML file given by --config.`,
 			defer dp.Close()
 			dh := dhcp.New(dhcp.Config{}, log.With("component", "dhcp"))
 			defer dh.Close()
-			a := agent.New(cfg, log.With("host", cfg.Host), agent.Routes{D: dp}, dh)
+			progs := []agent.Programmer{agent.Routes{D: dp}, dh}
+			if novaURL != "" {
+				md, err := metadata.New(metadata.Config{NovaURL: novaURL, Secret: mdSecret}, log.With("component", "metadata"))
+				if err != nil {
+					return fmt.Errorf("agent: %w", err)
+				}
+				defer md.Close()
+				progs = append(progs, md)
+			}
+			a := agent.New(cfg, log.With("host", cfg.Host), progs...)
 			if listen != "" {
 				srv := &http.Server{Addr: listen, Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
 				go srv.ListenAndServe()
@@ -83,6 +94,8 @@ YAML file given by --config.`,
 	f.StringVar(&cfg.Token, "token", "", "this host's agent token (spinel agent-token)")
 	f.StringVar(&tokenFile, "token-file", "", "file holding this host's agent token")
 	f.StringVar(&listen, "listen", "127.0.0.1:9697", "local address of /healthz, /readyz and /metrics (empty: off)")
+	f.StringVar(&novaURL, "nova-metadata-url", "", "Nova metadata API URL; when set, the agent proxies 169.254.169.254:80 to it")
+	f.StringVar(&mdSecret, "metadata-secret", "", "shared secret for X-Instance-ID-Signature (Nova's metadata_proxy_shared_secret)")
 	f.DurationVar(&cfg.Heartbeat, "heartbeat", 10*time.Second, "report interval")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
