@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/spinel-net/spinel/internal/agent/dataplane"
+	"github.com/spinel-net/spinel/internal/agent/firewall"
 	"github.com/spinel-net/spinel/internal/agentapi"
 )
 
@@ -29,4 +30,23 @@ func (r Routes) Apply(st *agentapi.State) (map[string]bool, error) {
 		errs = append(errs, fmt.Errorf("port %s: %w", id, e))
 	}
 	return ready, errors.Join(errs...)
+}
+
+// Firewall programs anti-spoofing and security groups (package firewall).
+type Firewall struct{ F *firewall.Firewall }
+
+// Name implements Programmer.
+func (Firewall) Name() string { return "firewall" }
+
+// Apply implements Programmer: the rules of every port are in place once
+// the batch is committed, whether or not its tap exists yet.
+func (f Firewall) Apply(st *agentapi.State) (map[string]bool, error) {
+	if err := f.F.Apply(st.Ports, st.SecurityGroups); err != nil {
+		return nil, err
+	}
+	ready := make(map[string]bool, len(st.Ports))
+	for _, p := range st.Ports {
+		ready[p.ID] = true
+	}
+	return ready, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/spinel-net/spinel/internal/agent"
 	"github.com/spinel-net/spinel/internal/agent/dataplane"
 	"github.com/spinel-net/spinel/internal/agent/dhcp"
+	"github.com/spinel-net/spinel/internal/agent/firewall"
 	"github.com/spinel-net/spinel/internal/agent/metadata"
 	"github.com/spinel-net/spinel/internal/config"
 )
@@ -68,7 +69,14 @@ YAML file given by --config.`,
 			defer dp.Close()
 			dh := dhcp.New(dhcp.Config{}, log.With("component", "dhcp"))
 			defer dh.Close()
-			progs := []agent.Programmer{agent.Routes{D: dp}, dh}
+			fw, err := firewall.New(log.With("component", "firewall"))
+			if err != nil {
+				return fmt.Errorf("agent: %w", err)
+			}
+			defer fw.Close()
+			// Firewall first: a port's rules are in place before its route
+			// makes it reachable.
+			progs := []agent.Programmer{agent.Firewall{F: fw}, agent.Routes{D: dp}, dh}
 			if novaURL != "" {
 				md, err := metadata.New(metadata.Config{NovaURL: novaURL, Secret: mdSecret}, log.With("component", "metadata"))
 				if err != nil {
