@@ -276,6 +276,9 @@ func (s *Service) updateFIP(ctx context.Context, id string, body Body, ifMatch *
 		if err != nil {
 			return nil, err
 		}
+		if present.Has("fixed_ip_address") && f.FixedIPAddress != nil && !present.Has("port_id") {
+			return nil, neutron.BadRequest("Bad floatingip request: fixed_ip_address cannot be specified without a port_id.")
+		}
 		ch := &store.Change{}
 		newPort, newFixed := f.PortID, f.FixedIPAddress
 		oldPort := old.PortID

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"slices"
 
@@ -111,12 +112,30 @@ func (s *Service) selectProvider(r *model.Router, present model.Present) error {
 			return neutron.NotFound("ServiceProfileDriverNotFound", "Service Profile driver %s could not be found.", profile.Driver)
 		}
 		prov = p
-	} else {
-		p, ok := s.DefaultProvider(l3.ServiceType)
-		if !ok {
-			return neutron.Newf(501, "NotImplemented", "No default L3 provider is configured; choose a flavor.")
-		}
+	} else if p, ok := s.DefaultProvider(l3.ServiceType); ok {
 		prov = p
+	} else {
+		// No default: the first configured provider compatible with the
+		// requested (or default false) ha and distributed, as Neutron does.
+		found := false
+		for _, p := range s.cfg.Providers {
+			if p.ServiceType != l3.ServiceType {
+				continue
+			}
+			drv, _, ok := s.Driver(p.Name)
+			if !ok {
+				continue
+			}
+			caps := drv.Capabilities()
+			if checkSupport(p.Name, "ha", caps.HA, present.Has("ha") && r.HA || !present.Has("ha") && caps.HA == l3.Mandatory) == nil &&
+				checkSupport(p.Name, "distributed", caps.Distributed, present.Has("distributed") && r.Distributed || !present.Has("distributed") && caps.Distributed == l3.Mandatory) == nil {
+				prov, found = p, true
+				break
+			}
+		}
+		if !found {
+			return neutron.Newf(501, "NotImplemented", "No L3 provider supports the requested ha and distributed values; choose a flavor.")
+		}
 	}
 	drv, _, ok := s.Driver(prov.Name)
 	if !ok {
@@ -207,28 +226,37 @@ func (s *Service) validateRoutes(d *l3.Router, routes []model.Route) ([]model.Ro
 		return nil, neutron.BadRequest("Number of routes exceeds the maximum %d", MaxRoutes)
 	}
 	var connected []netip.Prefix
-	addSubnets := func(sns []model.Subnet) {
+	own := map[netip.Addr]bool{}
+	addPort := func(p *model.Port, sns []model.Subnet) {
 		for _, sn := range sns {
 			if p, err := netip.ParsePrefix(sn.CIDR); err == nil {
 				connected = append(connected, p)
 			}
 		}
+		for _, f := range p.FixedIPs {
+			if a, err := netip.ParseAddr(f.IPAddress); err == nil {
+				own[a] = true
+			}
+		}
 	}
 	if d.Gateway != nil {
-		addSubnets(d.Gateway.Subnets)
+		addPort(&d.Gateway.Port, d.Gateway.Subnets)
 	}
-	for _, i := range d.Interfaces {
-		addSubnets(i.Subnets)
+	for i := range d.Interfaces {
+		addPort(&d.Interfaces[i].Port, d.Interfaces[i].Subnets)
 	}
 	out := make([]model.Route, 0, len(routes))
 	for _, rt := range routes {
 		dst, err := netip.ParsePrefix(rt.Destination)
 		nh, err2 := netip.ParseAddr(rt.Nexthop)
 		if err != nil || err2 != nil || dst.Addr().Is4() != nh.Is4() {
-			return nil, neutron.BadRequest("Invalid format for routes: %v, the route is malformed", rt)
+			return nil, invalidRoutes(routes, "the route is malformed")
 		}
 		if !slices.ContainsFunc(connected, func(p netip.Prefix) bool { return p.Contains(nh) }) {
-			return nil, neutron.BadRequest("Invalid format for routes: %s, the nexthop is not connected with router", rt.Nexthop)
+			return nil, invalidRoutes(routes, "the nexthop is not connected with router")
+		}
+		if own[nh] {
+			return nil, invalidRoutes(routes, "the nexthop is used by router")
 		}
 		r := model.Route{Destination: dst.Masked().String(), Nexthop: nh.String()}
 		if !slices.Contains(out, r) {
@@ -259,16 +287,17 @@ func (s *Service) updateRouter(ctx context.Context, id string, body Body, ifMatc
 		d := s.desiredRouter(old)
 		op := l3.OpUpdate
 		if present.Has("ha") || present.Has("distributed") {
-			if r.FlavorID != nil && (r.HA != old.HA || r.Distributed != old.Distributed) {
-				return nil, neutron.InvalidInput("Changing the 'ha' and 'distributed' attributes on a router associated with a flavor is not supported")
-			}
 			drv, _, _ := s.Driver(old.Provider)
 			caps := drv.Capabilities()
-			if err := checkSupport(old.Provider, "ha", caps.HA, r.HA); err != nil {
-				return nil, err
-			}
-			if err := checkSupport(old.Provider, "distributed", caps.Distributed, r.Distributed); err != nil {
-				return nil, err
+			errHA := checkSupport(old.Provider, "ha", caps.HA, r.HA)
+			errDist := checkSupport(old.Provider, "distributed", caps.Distributed, r.Distributed)
+			if errHA != nil || errDist != nil {
+				// The owning driver cannot serve the new values, and a
+				// router never changes provider: refuse.
+				if r.FlavorID != nil {
+					return nil, neutron.InvalidInput("Changing the 'ha' and 'distributed' attributes on a router associated with a flavor is not supported")
+				}
+				return nil, errors.Join(errHA, errDist)
 			}
 			if r.HA != old.HA && r.AdminStateUp {
 				return nil, neutron.BadRequest("Cannot change HA attribute of active routers. Please set router admin_state_up to False prior to upgrade")
@@ -627,6 +656,11 @@ func (s *Service) ChangeExtraRoutes(ctx context.Context, routerID string, routes
 	return out, err
 }
 
+// invalidRoutes is Neutron's InvalidRoutes (400).
+func invalidRoutes(routes []model.Route, reason string) error {
+	return neutron.Newf(400, "InvalidRoutes", "Invalid format for routes: %v, %s", routes, reason)
+}
+
 // validateRoutesFormat normalises routes without checking connectivity.
 func (s *Service) validateRoutesFormat(routes []model.Route) ([]model.Route, error) {
 	out := make([]model.Route, 0, len(routes))
@@ -634,7 +668,7 @@ func (s *Service) validateRoutesFormat(routes []model.Route) ([]model.Route, err
 		dst, err := netip.ParsePrefix(rt.Destination)
 		nh, err2 := netip.ParseAddr(rt.Nexthop)
 		if err != nil || err2 != nil {
-			return nil, neutron.BadRequest("Invalid format for routes: %v, the route is malformed", rt)
+			return nil, invalidRoutes(routes, "the route is malformed")
 		}
 		out = append(out, model.Route{Destination: dst.Masked().String(), Nexthop: nh.String()})
 	}
