@@ -152,10 +152,14 @@ func newLab(t testing.TB) *lab {
 	return l
 }
 
-func (l *lab) startAgent() {
+func (l *lab) startAgent() { l.startAgentListening("") }
+
+// startAgentListening starts the agent with its local HTTP endpoint on
+// listen ("" for none).
+func (l *lab) startAgentListening(listen string) {
 	logf, _ := os.OpenFile(l.agentLg, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	l.agent = exec.Command("ip", inNS(l.hv, l.bin, "agent", "--host", "hv1", "--server", l.server, "--token", l.token,
-		"--listen", "", "--heartbeat", "1s", "--log-level", "debug")[1:]...)
+		"--listen", listen, "--heartbeat", "1s", "--log-level", "debug")[1:]...)
 	l.agent.Stdout, l.agent.Stderr = logf, logf
 	if err := l.agent.Start(); err != nil {
 		l.t.Fatal(err)
