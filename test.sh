@@ -11,6 +11,7 @@ command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
 command -v busybox >/dev/null 2>&1 || need+=(busybox)
 command -v dhclient >/dev/null 2>&1 || need+=(isc-dhcp-client)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
+[ -x /usr/lib/frr/bgpd ] || need+=(frr)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then echo "missing ${need[*]}: run as root or apt-get install them"; exit 1; fi
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
