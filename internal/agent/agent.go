@@ -16,7 +16,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +32,12 @@ import (
 type Programmer interface {
 	Name() string
 	Apply(st *agentapi.State) (ready map[string]bool, err error)
+}
+
+// Advertiser announces the host's prefixes to the fabric (the BGP
+// speaker). SetAdvertised replaces the whole set.
+type Advertiser interface {
+	SetAdvertised(prefixes []netip.Prefix) error
 }
 
 // Config is what an agent needs.
@@ -57,6 +65,20 @@ type Agent struct {
 	ready        bool // the first complete state has been applied
 	wake         chan struct{}
 	stats        Stats
+
+	adv        Advertiser
+	advertised []netip.Prefix // what adv announces now
+	extra      []netip.Prefix // always announced (the host's loopback)
+	peers      func() any     // BGP session status for reports, may be nil
+}
+
+// WithAdvertiser makes the agent announce, through adv, the addresses of
+// every port it has programmed and the extra prefixes (its loopback): a
+// prefix is announced only after its data path is in place and withdrawn
+// before it is removed. peers, if not nil, reports session status.
+func (a *Agent) WithAdvertiser(adv Advertiser, extra []netip.Prefix, peers func() any) *Agent {
+	a.adv, a.extra, a.peers = adv, extra, peers
+	return a
 }
 
 // Stats are counters for /metrics and tests.
@@ -129,7 +151,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		if st == nil {
 			continue // no kernel change before the first complete state
 		}
+		a.withdrawGone(st)
 		waiting, err := a.apply(st)
+		a.announce(st)
 		switch {
 		case err != nil:
 			a.log.Warn("apply failed; retrying", "err", err, "retry_in", backoff.String())
@@ -195,6 +219,90 @@ func (a *Agent) apply(st *agentapi.State) (waiting bool, err error) {
 	return waiting, nil
 }
 
+// portPrefixes returns the host prefixes of a port: its addresses and its
+// allowed-address-pair prefixes.
+func portPrefixes(p agentapi.Port) []netip.Prefix {
+	var out []netip.Prefix
+	for _, f := range p.FixedIPs {
+		if ad, err := netip.ParseAddr(f.IPAddress); err == nil {
+			out = append(out, netip.PrefixFrom(ad, ad.BitLen()))
+		}
+	}
+	for _, ap := range p.AllowedAddressPairs {
+		if pr, err := netip.ParsePrefix(ap.IPAddress); err == nil {
+			out = append(out, pr.Masked())
+		} else if ad, err := netip.ParseAddr(ap.IPAddress); err == nil {
+			out = append(out, netip.PrefixFrom(ad, ad.BitLen()))
+		}
+	}
+	return out
+}
+
+// withdrawGone withdraws, before the data path changes, every announced
+// prefix that the new desired state no longer has.
+func (a *Agent) withdrawGone(st *agentapi.State) {
+	if a.adv == nil {
+		return
+	}
+	want := map[netip.Prefix]bool{}
+	for _, p := range a.extra {
+		want[p] = true
+	}
+	for _, p := range st.Ports {
+		if p.AdminStateUp {
+			for _, pr := range portPrefixes(p) {
+				want[pr] = true
+			}
+		}
+	}
+	for _, n := range st.NATPlans {
+		if ad, err := netip.ParseAddr(n.FloatingIP); err == nil {
+			want[netip.PrefixFrom(ad, ad.BitLen())] = true
+		}
+	}
+	keep := slices.DeleteFunc(slices.Clone(a.advertised), func(p netip.Prefix) bool { return !want[p] })
+	if len(keep) != len(a.advertised) {
+		a.setAdvertised(keep)
+	}
+}
+
+// announce advertises the prefixes of every port now ACTIVE (and the
+// floating IPs realised), after the data path for them is programmed.
+func (a *Agent) announce(st *agentapi.State) {
+	if a.adv == nil {
+		return
+	}
+	a.mu.Lock()
+	statuses, realized := a.statusesNext, slices.Clone(a.realized)
+	a.mu.Unlock()
+	set := slices.Clone(a.extra)
+	for _, p := range st.Ports {
+		if statuses[p.ID] == "ACTIVE" {
+			set = append(set, portPrefixes(p)...)
+		}
+	}
+	for _, n := range st.NATPlans {
+		if slices.Contains(realized, n.ID) {
+			if ad, err := netip.ParseAddr(n.FloatingIP); err == nil {
+				set = append(set, netip.PrefixFrom(ad, ad.BitLen()))
+			}
+		}
+	}
+	slices.SortFunc(set, func(x, y netip.Prefix) int { return strings.Compare(x.String(), y.String()) })
+	set = slices.Compact(set)
+	if !slices.Equal(set, a.advertised) {
+		a.setAdvertised(set)
+	}
+}
+
+func (a *Agent) setAdvertised(set []netip.Prefix) {
+	if err := a.adv.SetAdvertised(set); err != nil {
+		a.log.Warn("advertising prefixes", "err", err, "prefixes", len(set))
+		return
+	}
+	a.advertised = set
+}
+
 // pending records statuses to report; must hold mu.
 func (a *Agent) pending(statuses map[string]string, realized []string) {
 	a.statusesNext = statuses
@@ -205,7 +313,10 @@ func (a *Agent) pending(statuses map[string]string, realized []string) {
 func (a *Agent) report(ctx context.Context, heartbeat bool) {
 	a.mu.Lock()
 	rep := agentapi.Report{Host: a.cfg.Host, RealizedNAT: slices.Clone(a.realized),
-		Configurations: map[string]any{"ports": len(a.statusesNext), "ready": a.ready}}
+		Configurations: map[string]any{"ports": len(a.statusesNext), "ready": a.ready, "advertised_prefixes": len(a.advertised)}}
+	if a.peers != nil {
+		rep.Configurations["bgp_peers"] = a.peers()
+	}
 	for id, s := range a.statusesNext {
 		if heartbeat || a.statuses[id] != s {
 			rep.Ports = append(rep.Ports, agentapi.PortStatus{ID: id, Status: s})

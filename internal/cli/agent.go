@@ -4,14 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/spinel-net/spinel/internal/agent"
+	"github.com/spinel-net/spinel/internal/agent/bgp"
 	"github.com/spinel-net/spinel/internal/agent/dataplane"
 	"github.com/spinel-net/spinel/internal/agent/dhcp"
 	"github.com/spinel-net/spinel/internal/agent/firewall"
@@ -27,6 +31,9 @@ func newAgentCmd() *cobra.Command {
 		listen              string
 		logLevel, logFormat string
 		novaURL, mdSecret   string
+		bgpCfg              bgp.Config
+		routerID            string
+		uplinks             []string
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -86,6 +93,18 @@ YAML file given by --config.`,
 				progs = append(progs, md)
 			}
 			a := agent.New(cfg, log.With("host", cfg.Host), progs...)
+			if bgpCfg.ASN != 0 {
+				sp, extra, err := newSpeaker(bgpCfg, routerID, uplinks, log.With("component", "bgp"))
+				if err != nil {
+					return err
+				}
+				a.WithAdvertiser(sp, extra, func() any { return sp.Peers() })
+				go func() {
+					if err := sp.Run(cmd.Context()); err != nil {
+						log.Error("bgp speaker stopped", "err", err)
+					}
+				}()
+			}
 			if listen != "" {
 				srv := &http.Server{Addr: listen, Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
 				go srv.ListenAndServe()
@@ -104,8 +123,43 @@ YAML file given by --config.`,
 	f.StringVar(&listen, "listen", "127.0.0.1:9697", "local address of /healthz, /readyz and /metrics (empty: off)")
 	f.StringVar(&novaURL, "nova-metadata-url", "", "Nova metadata API URL; when set, the agent proxies 169.254.169.254:80 to it")
 	f.StringVar(&mdSecret, "metadata-secret", "", "shared secret for X-Instance-ID-Signature (Nova's metadata_proxy_shared_secret)")
+	f.Uint32Var(&bgpCfg.ASN, "bgp-asn", 0, "this hypervisor's BGP ASN (0: no BGP)")
+	f.StringVar(&routerID, "bgp-router-id", "", "BGP router id: the host's loopback IPv4 address, also advertised as a /32")
+	f.StringSliceVar(&uplinks, "uplink", nil, "an uplink and its ToR: IFACE:PEER_IP:PEER_ASN (repeatable)")
+	f.DurationVar(&bgpCfg.Keepalive, "bgp-keepalive", 3*time.Second, "BGP keepalive")
+	f.DurationVar(&bgpCfg.Hold, "bgp-hold", 9*time.Second, "BGP hold time")
+	f.StringVar(&bgpCfg.Password, "bgp-password", "", "BGP TCP MD5 password")
 	f.DurationVar(&cfg.Heartbeat, "heartbeat", 10*time.Second, "report interval")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd
+}
+
+// newSpeaker builds the BGP speaker from the agent's flags.
+func newSpeaker(cfg bgp.Config, routerID string, uplinks []string, log *slog.Logger) (*bgp.Speaker, []netip.Prefix, error) {
+	rid, err := netip.ParseAddr(routerID)
+	if err != nil || !rid.Is4() {
+		return nil, nil, fmt.Errorf("agent: --bgp-router-id must be an IPv4 address, not %q", routerID)
+	}
+	cfg.RouterID = rid
+	for _, u := range uplinks {
+		parts := strings.Split(u, ":")
+		if len(parts) != 3 {
+			return nil, nil, fmt.Errorf("agent: --uplink %q: want IFACE:PEER_IP:PEER_ASN", u)
+		}
+		peer, err := netip.ParseAddr(parts[1])
+		if err != nil {
+			return nil, nil, fmt.Errorf("agent: --uplink %q: %w", u, err)
+		}
+		asn, err := strconv.ParseUint(parts[2], 10, 32)
+		if err != nil {
+			return nil, nil, fmt.Errorf("agent: --uplink %q: bad ASN", u)
+		}
+		cfg.Uplinks = append(cfg.Uplinks, bgp.Uplink{Interface: parts[0], PeerAddress: peer, PeerASN: uint32(asn)})
+	}
+	sp, err := bgp.New(cfg, log)
+	if err != nil {
+		return nil, nil, fmt.Errorf("agent: %w", err)
+	}
+	return sp, []netip.Prefix{netip.PrefixFrom(rid, 32)}, nil
 }
