@@ -40,6 +40,16 @@ type Advertiser interface {
 	SetAdvertised(prefixes []netip.Prefix) error
 }
 
+// PeerStatus is one BGP session as the agent reports it.
+type PeerStatus struct {
+	Interface string  `json:"interface"`
+	Peer      string  `json:"peer"`
+	State     string  `json:"state"`
+	UptimeSec float64 `json:"uptime_seconds"`
+	Sent      int     `json:"prefixes_sent"`
+	Received  int     `json:"prefixes_received"`
+}
+
 // Config is what an agent needs.
 type Config struct {
 	Host       string        // this hypervisor's name (binding:host_id)
@@ -67,16 +77,16 @@ type Agent struct {
 	stats        Stats
 
 	adv        Advertiser
-	advertised []netip.Prefix // what adv announces now
-	extra      []netip.Prefix // always announced (the host's loopback)
-	peers      func() any     // BGP session status for reports, may be nil
+	advertised []netip.Prefix      // what adv announces now
+	extra      []netip.Prefix      // always announced (the host's loopback)
+	peers      func() []PeerStatus // BGP session status for reports, may be nil
 }
 
 // WithAdvertiser makes the agent announce, through adv, the addresses of
 // every port it has programmed and the extra prefixes (its loopback): a
 // prefix is announced only after its data path is in place and withdrawn
 // before it is removed. peers, if not nil, reports session status.
-func (a *Agent) WithAdvertiser(adv Advertiser, extra []netip.Prefix, peers func() any) *Agent {
+func (a *Agent) WithAdvertiser(adv Advertiser, extra []netip.Prefix, peers func() []PeerStatus) *Agent {
 	a.adv, a.extra, a.peers = adv, extra, peers
 	return a
 }

@@ -98,7 +98,14 @@ YAML file given by --config.`,
 				if err != nil {
 					return err
 				}
-				a.WithAdvertiser(sp, extra, func() any { return sp.Peers() })
+				a.WithAdvertiser(sp, extra, func() []agent.PeerStatus {
+					var out []agent.PeerStatus
+					for _, p := range sp.Peers() {
+						out = append(out, agent.PeerStatus{Interface: p.Interface, Peer: p.Peer, State: p.State,
+							UptimeSec: p.Uptime.Seconds(), Sent: p.Sent, Received: p.Received})
+					}
+					return out
+				})
 				go func() {
 					if err := sp.Run(cmd.Context()); err != nil {
 						log.Error("bgp speaker stopped", "err", err)

@@ -15,15 +15,21 @@ import (
 
 // Execute runs the spinel command line with args and returns an error for main to report.
 func Execute(ctx context.Context, args []string) error {
+	root := newRootCmd()
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
+}
+
+// newRootCmd builds the command tree.
+func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "spinel",
 		Short:         "spinel: Neutron-compatible networking for routed data centres",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServerCmd(), newAgentCmd(), newBenchCmd(), newAgentTokenCmd())
-	root.SetArgs(args)
-	return root.ExecuteContext(ctx)
+	root.AddCommand(newServerCmd(), newAgentCmd(), newStatusCmd(), newBenchCmd(), newAgentTokenCmd())
+	return root
 }
 
 // newLogger builds the process logger.
