@@ -40,6 +40,18 @@ type Advertiser interface {
 	SetAdvertised(prefixes []netip.Prefix) error
 }
 
+// NATApplier realises floating IP NAT plans (package nat). Apply returns
+// the ids of the plans whose rules are in place.
+type NATApplier interface {
+	Apply(plans []agentapi.NATPlan) (realized []string, err error)
+}
+
+// WithNAT makes the agent realise the host's floating IP NAT plans with n.
+func (a *Agent) WithNAT(n NATApplier) *Agent {
+	a.nat = n
+	return a
+}
+
 // PeerStatus is one BGP session as the agent reports it.
 type PeerStatus struct {
 	Interface string  `json:"interface"`
@@ -80,6 +92,7 @@ type Agent struct {
 	advertised []netip.Prefix      // what adv announces now
 	extra      []netip.Prefix      // always announced (the host's loopback)
 	peers      func() []PeerStatus // BGP session status for reports, may be nil
+	nat        NATApplier          // may be nil
 }
 
 // WithAdvertiser makes the agent announce, through adv, the addresses of
@@ -210,9 +223,27 @@ func (a *Agent) apply(st *agentapi.State) (waiting bool, err error) {
 			waiting = true
 		}
 	}
+	// A floating IP is realised once its port is programmed and its NAT
+	// rules are in place (then it is announced, then reported ACTIVE).
+	natDone := map[string]bool{}
+	if a.nat != nil {
+		var active []agentapi.NATPlan
+		for _, n := range st.NATPlans {
+			if statuses[n.PortID] == "ACTIVE" {
+				active = append(active, n)
+			}
+		}
+		done, err := a.nat.Apply(active)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("nat: %w", err))
+		}
+		for _, id := range done {
+			natDone[id] = true
+		}
+	}
 	var realized []string
 	for _, n := range st.NATPlans {
-		if statuses[n.PortID] == "ACTIVE" {
+		if statuses[n.PortID] == "ACTIVE" && natDone[n.ID] {
 			realized = append(realized, n.ID)
 		}
 	}
