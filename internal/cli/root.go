@@ -28,7 +28,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServerCmd(), newAgentCmd(), newStatusCmd(), newBenchCmd(), newAgentTokenCmd())
+	root.AddCommand(newServerCmd(), newAgentCmd(), newStatusCmd(), newLabCmd(), newBenchCmd(), newAgentTokenCmd())
 	return root
 }
 
