@@ -20,6 +20,7 @@ import (
 	"github.com/spinel-net/spinel/internal/agent/dhcp"
 	"github.com/spinel-net/spinel/internal/agent/firewall"
 	"github.com/spinel-net/spinel/internal/agent/metadata"
+	"github.com/spinel-net/spinel/internal/agent/nat"
 	"github.com/spinel-net/spinel/internal/config"
 )
 
@@ -34,6 +35,7 @@ func newAgentCmd() *cobra.Command {
 		bgpCfg              bgp.Config
 		routerID            string
 		uplinks             []string
+		cloudPrefixes       []string
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -93,6 +95,20 @@ YAML file given by --config.`,
 				progs = append(progs, md)
 			}
 			a := agent.New(cfg, log.With("host", cfg.Host), progs...)
+			var cloud []netip.Prefix
+			for _, c := range cloudPrefixes {
+				p, err := netip.ParsePrefix(c)
+				if err != nil {
+					return fmt.Errorf("agent: --cloud-prefix %q: %w", c, err)
+				}
+				cloud = append(cloud, p)
+			}
+			nt, err := nat.New(nat.Config{CloudPrefixes: cloud}, log.With("component", "nat"))
+			if err != nil {
+				return fmt.Errorf("agent: %w", err)
+			}
+			defer nt.Close()
+			a.WithNAT(nt)
 			if bgpCfg.ASN != 0 {
 				sp, extra, err := newSpeaker(bgpCfg, routerID, uplinks, log.With("component", "bgp"))
 				if err != nil {
@@ -130,6 +146,7 @@ YAML file given by --config.`,
 	f.StringVar(&listen, "listen", "127.0.0.1:9697", "local address of /healthz, /readyz and /metrics (empty: off)")
 	f.StringVar(&novaURL, "nova-metadata-url", "", "Nova metadata API URL; when set, the agent proxies 169.254.169.254:80 to it")
 	f.StringVar(&mdSecret, "metadata-secret", "", "shared secret for X-Instance-ID-Signature (Nova's metadata_proxy_shared_secret)")
+	f.StringSliceVar(&cloudPrefixes, "cloud-prefix", []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"}, "the cloud's own address space: traffic from a VM with a floating IP to these keeps its fixed IP (no SNAT)")
 	f.Uint32Var(&bgpCfg.ASN, "bgp-asn", 0, "this hypervisor's BGP ASN (0: no BGP)")
 	f.StringVar(&routerID, "bgp-router-id", "", "BGP router id: the host's loopback IPv4 address, also advertised as a /32")
 	f.StringSliceVar(&uplinks, "uplink", nil, "an uplink and its ToR: IFACE:PEER_IP:PEER_ASN (repeatable)")
