@@ -18,9 +18,11 @@ import (
 	"github.com/spinel-net/spinel/internal/agent/bgp"
 	"github.com/spinel-net/spinel/internal/agent/dataplane"
 	"github.com/spinel-net/spinel/internal/agent/dhcp"
+	"github.com/spinel-net/spinel/internal/agent/dhcp6"
 	"github.com/spinel-net/spinel/internal/agent/firewall"
 	"github.com/spinel-net/spinel/internal/agent/metadata"
 	"github.com/spinel-net/spinel/internal/agent/nat"
+	"github.com/spinel-net/spinel/internal/agent/ra"
 	"github.com/spinel-net/spinel/internal/config"
 )
 
@@ -85,7 +87,11 @@ YAML file given by --config.`,
 			defer fw.Close()
 			// Firewall first: a port's rules are in place before its route
 			// makes it reachable.
-			progs := []agent.Programmer{agent.Firewall{F: fw}, agent.Routes{D: dp}, dh}
+			r6 := ra.New(ra.Config{}, log.With("component", "ra"))
+			defer r6.Close()
+			d6 := dhcp6.New(dhcp6.Config{}, log.With("component", "dhcp6"))
+			defer d6.Close()
+			progs := []agent.Programmer{agent.Firewall{F: fw}, agent.Routes{D: dp}, dh, r6, d6}
 			if novaURL != "" {
 				md, err := metadata.New(metadata.Config{NovaURL: novaURL, Secret: mdSecret}, log.With("component", "metadata"))
 				if err != nil {
