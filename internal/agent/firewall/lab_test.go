@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -211,11 +212,21 @@ func (l *lab) udpProbe(v *vm, src string, sport int, to *vm, dst string, dport i
 	t := l.t
 	t.Helper()
 	var ln *net.UDPConn
-	if err := inNS(to.h, func() error {
-		var err error
-		ln, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(dst), Port: dport})
-		return err
-	}); err != nil {
+	listen := func() error {
+		return inNS(to.h, func() error {
+			var err error
+			ln, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(dst), Port: dport})
+			return err
+		})
+	}
+	// Under heavy parallel load a just-closed listener's port has been
+	// seen still busy for a moment: retry briefly before failing.
+	err := listen()
+	for i := 0; err != nil && errors.Is(err, syscall.EADDRINUSE) && i < 20; i++ {
+		time.Sleep(50 * time.Millisecond)
+		err = listen()
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
