@@ -35,10 +35,10 @@ var nsSeq atomic.Int64
 func requirePrivileges(tb testing.TB) {
 	tb.Helper()
 	if os.Geteuid() != 0 {
-		tb.Skip("needs root (network namespaces)")
+		tb.Fatal("this test needs (CI runs as root and installs it): root (network namespaces)")
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
-		tb.Skip("needs ip(8) to create test namespaces")
+		tb.Fatal("this test needs (CI runs as root and installs it): ip(8) to create test namespaces")
 	}
 }
 

@@ -36,7 +36,7 @@ const hostLinkLocal = "fe80::fcff:ffff:feff:ffff"
 func requireTools(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates network namespaces")
+		t.Fatal("this test needs (CI runs as root and installs it): root: creates network namespaces")
 	}
 	for bin, pkg := range map[string]string{"ip": "iproute2", "dhclient": "isc-dhcp-client"} {
 		if _, err := exec.LookPath(bin); err != nil {

@@ -34,10 +34,10 @@ import (
 func requireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root (network namespaces and nftables)")
+		t.Fatal("this test needs (CI runs as root and installs it): root (network namespaces and nftables)")
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs ip (iproute2)")
+		t.Fatal("this test needs (CI runs as root and installs it): ip (iproute2)")
 	}
 }
 

@@ -31,10 +31,10 @@ import (
 func requireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root (network namespaces and nftables)")
+		t.Fatal("this test needs (CI runs as root and installs it): root (network namespaces and nftables)")
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs ip (iproute2)")
+		t.Fatal("this test needs (CI runs as root and installs it): ip (iproute2)")
 	}
 }
 
@@ -530,7 +530,7 @@ func TestFloatingIPLab(t *testing.T) {
 func TestRepairShapes(t *testing.T) {
 	requireRoot(t)
 	if _, err := exec.LookPath("nft"); err != nil {
-		t.Skip("needs nft")
+		t.Fatal("this test needs (CI runs as root and installs it): nft")
 	}
 	name := fmt.Sprintf("spnat%d-%d-x", os.Getpid(), seq.Add(1))
 	h := newNS(t, name)

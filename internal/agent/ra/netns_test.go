@@ -36,7 +36,7 @@ const hostLinkLocal = "fe80::fcff:ffff:feff:ffff"
 func requireRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates network namespaces")
+		t.Fatal("this test needs (CI runs as root and installs it): root: creates network namespaces")
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Fatal("ip not found in PATH: install the Debian package iproute2")
