@@ -263,7 +263,14 @@ func (s *Speaker) peerConfig(u Uplink, restarting, adminDown bool) *api.Peer {
 		GracefulRestart: &api.GracefulRestart{
 			Enabled:             true,
 			RestartTime:         uint32(s.cfg.GracefulRestart / time.Second),
-			NotificationEnabled: true,
+			// No N-bit (RFC 8538): with it, a hold-timer expiry — a link
+			// that silently drops everything — is handled by the ToR as a
+			// graceful restart and the dead path's routes are kept for the
+			// whole restart time (a 120 s blackhole, measured in the lab).
+			// Without it, an agent crash or SIGKILL (TCP closed, no
+			// NOTIFICATION) still gets RFC 4724 graceful restart, while a
+			// hold-timer expiry withdraws at once.
+			NotificationEnabled: false,
 			DeferralTime:        deferralTime,
 			LocalRestarting:     restarting,
 		},

@@ -56,7 +56,8 @@ func TestPeerConfig(t *testing.T) {
 		t.Fatalf("numbered peer: %v", p)
 	}
 	gr := p.GracefulRestart
-	if !gr.Enabled || !gr.NotificationEnabled || gr.RestartTime != 120 || !gr.LocalRestarting {
+	// No N-bit: a hold-timer expiry must withdraw at once (see peerConfig).
+	if !gr.Enabled || gr.NotificationEnabled || gr.RestartTime != 120 || !gr.LocalRestarting {
 		t.Fatalf("graceful restart: %v", gr)
 	}
 	if tm := p.Timers.Config; tm.HoldTime != 9 || tm.KeepaliveInterval != 3 || tm.ConnectRetry != 2 {
