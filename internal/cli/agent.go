@@ -129,8 +129,19 @@ YAML file given by --config.`,
 					return out
 				})
 				go func() {
-					if err := sp.Run(cmd.Context()); err != nil {
-						log.Error("bgp speaker stopped", "err", err)
+					// Supervise the speaker: an error (a netlink watch that
+					// overflowed, say) restarts it as a graceful restart,
+					// the ToRs keeping its routes meanwhile.
+					for ctx := cmd.Context(); ctx.Err() == nil; {
+						err := sp.Run(ctx)
+						if ctx.Err() != nil {
+							return
+						}
+						log.Error("bgp speaker stopped; restarting it", "err", err)
+						select {
+						case <-time.After(time.Second):
+						case <-ctx.Done():
+						}
 					}
 				}()
 			}

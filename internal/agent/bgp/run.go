@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/google/uuid"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/osrg/gobgp/v4/api"
@@ -103,8 +105,16 @@ func (s *Speaker) Run(ctx context.Context) error {
 
 	s.mu.Lock()
 	s.srv = srv
+	// A new GoBGP server holds no paths yet (Run may be called again after
+	// an error): everything desired is added afresh.
+	s.advertised = map[netip.Prefix]uuid.UUID{}
 	err = s.applyAdvertisedLocked()
 	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.srv = nil
+		s.mu.Unlock()
+	}()
 	if err != nil {
 		return err
 	}
@@ -261,8 +271,8 @@ func (s *Speaker) peerConfig(u Uplink, restarting, adminDown bool) *api.Peer {
 		}},
 		Transport: &api.Transport{BindInterface: u.Interface},
 		GracefulRestart: &api.GracefulRestart{
-			Enabled:             true,
-			RestartTime:         uint32(s.cfg.GracefulRestart / time.Second),
+			Enabled:     true,
+			RestartTime: uint32(s.cfg.GracefulRestart / time.Second),
 			// No N-bit (RFC 8538): with it, a hold-timer expiry — a link
 			// that silently drops everything — is handled by the ToR as a
 			// graceful restart and the dead path's routes are kept for the
