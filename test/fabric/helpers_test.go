@@ -93,11 +93,11 @@ func fab(tb testing.TB) *env {
 		tb.Skip("fabric test (privileged, brings up a lab)")
 	}
 	if os.Geteuid() != 0 {
-		tb.Skip("needs root")
+		tb.Fatal("this test needs root (CI runs as root)")
 	}
 	for _, f := range []string{"/usr/lib/frr/zebra", "/usr/lib/frr/bgpd"} {
 		if _, err := os.Stat(f); err != nil {
-			tb.Skip("needs Debian's frr")
+			tb.Fatal("this test needs Debian's frr (CI installs it)")
 		}
 	}
 	sharedMu.Lock()
