@@ -197,7 +197,9 @@ func (u *upper) up() error {
 			return err
 		}
 	}
-	// The internet reaches tenant and floating addresses through both ToRs.
+	// Until BGP has converged the internet reaches tenant and floating
+	// addresses through both ToRs by these static routes; afterwards the
+	// /32s it learns from the ToRs (startSpine) are more specific and win.
 	var nh []string
 	for t := range s.Tors {
 		_, ta := inetTorAddr(t + 1)
@@ -234,7 +236,10 @@ func (u *upper) up() error {
 			return err
 		}
 	}
-	u.logf("FRR running on %d ToRs", len(s.Tors))
+	if err := u.startSpine(); err != nil {
+		return err
+	}
+	u.logf("FRR running on %d ToRs and the spine", len(s.Tors))
 
 	if err := u.startServer(); err != nil {
 		return err
@@ -259,6 +264,55 @@ func noteSuffix(n string) string {
 
 // ---- FRR ----
 
+// spineASN is the AS of the internet namespace, the fabric's spine.
+const spineASN = 65100
+
+// startSpine runs FRR in the internet namespace, peering with every ToR.
+func (u *upper) startSpine() error {
+	s := u.s
+	dir := u.path("spine")
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return err
+	}
+	if err := os.Chmod(dir, 0o777); err != nil { // FRR drops to user frr
+		return err
+	}
+	var nb strings.Builder
+	for t, tor := range s.Tors {
+		_, ta := inetTorAddr(t + 1)
+		fmt.Fprintf(&nb, " neighbor %s remote-as %d\n neighbor %s description %s\n neighbor %s timers connect 2\n neighbor %s advertisement-interval 0\n",
+			ta, tor.ASN, ta, tor.Name, ta, ta)
+	}
+	zebra := fmt.Sprintf("hostname spine\nlog file %s/zebra.log\nno zebra nexthop kernel enable\n", dir)
+	bgpd := fmt.Sprintf("hostname spine\nlog file %s/bgpd.log\nrouter bgp %d\n bgp router-id 10.254.0.100\n no bgp ebgp-requires-policy\n bgp bestpath as-path multipath-relax\n timers bgp 3 9\n%s!\n", dir, spineASN, nb.String())
+	for f, c := range map[string]string{"zebra.conf": zebra, "bgpd.conf": bgpd} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(c), 0o644); err != nil {
+			return err
+		}
+	}
+	common := []string{"-d", "-F", "traditional", "-z", dir + "/zserv.api", "--vty_socket", dir, "-P", "0"}
+	for _, d := range []string{"zebra", "bgpd"} {
+		conf := filepath.Join(dir, d+".conf")
+		pid := filepath.Join(dir, d+".pid")
+		s.Procs = append(s.Procs, Proc{Name: "spine/" + d, PidFile: pid, Match: conf})
+		if err := s.save(); err != nil {
+			return err
+		}
+		args := append([]string{"netns", "exec", s.Internet, frrDir + "/" + d, "-f", conf, "-i", pid}, common...)
+		if _, err := run(u.ctx, "ip", args...); err != nil {
+			return fmt.Errorf("spine %s: %w (log %s/%s.log)", d, err, dir, d)
+		}
+		sock := filepath.Join(dir, d+".vty")
+		if d == "zebra" {
+			sock = filepath.Join(dir, "zserv.api")
+		}
+		if err := waitFor(u.ctx, 10*time.Second, "spine "+d, func() bool { _, err := os.Stat(sock); return err == nil }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (u *upper) startFRR(i int) error {
 	s := u.s
 	tor := &s.Tors[i]
@@ -278,6 +332,12 @@ func (u *upper) startFRR(i int) error {
 			ha, hv.ASN, ha, hv.Name, ha, ha)
 		fmt.Fprintf(&af, "  neighbor %s default-originate\n", ha)
 	}
+	// The internet is the fabric's spine: it learns every VM and floating
+	// /32 from both ToRs, so a ToR that loses a hypervisor link reroutes
+	// through the spine and the other ToR instead of looping.
+	ia, _ := inetTorAddr(t)
+	fmt.Fprintf(&nb, " neighbor %s remote-as %d\n neighbor %s description spine\n neighbor %s timers connect 2\n neighbor %s advertisement-interval 0\n",
+		ia, spineASN, ia, ia, ia)
 	zebra := fmt.Sprintf("hostname %s\nlog file %s/zebra.log\nno zebra nexthop kernel enable\n", tor.Name, tor.Dir)
 	bgpd := fmt.Sprintf(`hostname %s
 log file %s/bgpd.log

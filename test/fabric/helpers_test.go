@@ -48,9 +48,6 @@ type env struct {
 	hvs   []*netlink.Handle // by hypervisor index
 	base  string
 	upLog bytes.Buffer
-	// spinePids are the pid files of the FRR daemons the tests run in the
-	// internet namespace (see spine_test.go).
-	spinePids []string
 }
 
 var (
@@ -70,7 +67,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	sharedMu.Lock()
 	if shared != nil {
-		shared.stopSpine()
 		if err := lab.Down(context.Background(), shared.opts); err != nil {
 			fmt.Fprintf(os.Stderr, "lab.Down: %v\n", err)
 			code = 1
@@ -146,13 +142,11 @@ func up() (*env, error) {
 		return e, fmt.Errorf("unexpected VMs in state: %+v", e.s.VMs)
 	}
 	e.api = newAPIClient(e.s.Ctl)
-	if os.Getenv("SPINEL_FABRIC_STATIC_INET") != "1" {
-		t1 := time.Now()
-		if err := e.startSpine(); err != nil {
-			return e, err
-		}
-		fmt.Fprintf(os.Stderr, "fabric: internet turned into a BGP spine in %v\n", time.Since(t1).Round(time.Millisecond))
+	t1 := time.Now()
+	if err := e.waitSpine(); err != nil {
+		return e, err
 	}
+	fmt.Fprintf(os.Stderr, "fabric: the spine learned every VM over both ToRs in %v\n", time.Since(t1).Round(time.Millisecond))
 	for _, t := range e.s.Tors {
 		h, err := nsHandle(t.NS)
 		if err != nil {
