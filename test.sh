@@ -12,6 +12,10 @@ command -v busybox >/dev/null 2>&1 || need+=(busybox)
 command -v dhclient >/dev/null 2>&1 || need+=(isc-dhcp-client)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 [ -x /usr/lib/frr/bgpd ] || need+=(frr)
+command -v keystone-manage >/dev/null 2>&1 || need+=(keystone)
+command -v ovn-northd >/dev/null 2>&1 || need+=(ovn-central)
+command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
+command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then echo "missing ${need[*]}: run as root or apt-get install them"; exit 1; fi
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
