@@ -53,7 +53,8 @@ func sortNexthops(n []nexthop) {
 
 // setSysctls applies the kernel settings the speaker depends on: nexthops on
 // a link without carrier are ignored at once (the speaker also reacts, but
-// the kernel is faster), and ECMP hashes on L4 ports.
+// the kernel is faster), ECMP hashes on L4 ports, and the uplinks take no
+// routes from router advertisements.
 func (s *Speaker) setSysctls() error {
 	set := map[string]string{
 		"/proc/sys/net/ipv4/conf/all/ignore_routes_with_linkdown":     "1",
@@ -74,6 +75,11 @@ func (s *Speaker) setSysctls() error {
 		for _, f := range []string{"ipv4", "ipv6"} {
 			_ = os.WriteFile("/proc/sys/net/"+f+"/conf/"+u.Interface+"/ignore_routes_with_linkdown", []byte("1"), 0o644)
 		}
+		// Routes come from BGP only: the ToRs' router advertisements (sent
+		// for unnumbered sessions) must not add a default of their own.
+		// The neighbour entry an advertisement creates, which unnumbered
+		// sessions need, is made regardless.
+		_ = os.WriteFile("/proc/sys/net/ipv6/conf/"+u.Interface+"/accept_ra", []byte("0"), 0o644)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("bgp: sysctls: %w", errors.Join(errs...))
@@ -165,10 +171,11 @@ type peerView struct {
 	established bool
 }
 
+// peerViews maps each GoBGP neighbour's address (without zone) to its
+// uplink. The caller holds s.mu.
 func (s *Speaker) peerViews() map[netip.Addr]peerView {
 	out := map[netip.Addr]peerView{}
 	_ = s.srv.ListPeer(bgpCtx, &api.ListPeerRequest{}, func(p *api.Peer) {
-		name := p.GetConf().GetNeighborInterface()
 		addr, err := netip.ParseAddr(p.GetState().GetNeighborAddress())
 		if err != nil {
 			addr, err = netip.ParseAddr(p.GetConf().GetNeighborAddress())
@@ -176,11 +183,10 @@ func (s *Speaker) peerViews() map[netip.Addr]peerView {
 				return
 			}
 		}
-		if name == "" {
-			for _, u := range s.cfg.Uplinks {
-				if u.PeerAddress == addr.WithZone("") {
-					name = u.Interface
-				}
+		name := ""
+		for _, u := range s.cfg.Uplinks {
+			if u.PeerAddress == addr.WithZone("") || s.resolved[u.Interface].WithZone("") == addr.WithZone("") && addr.Is6() {
+				name = u.Interface
 			}
 		}
 		if name == "" {

@@ -110,6 +110,9 @@ type lab struct {
 	tors   [2]string
 	handle map[string]*netlink.Handle
 	pids   []string // pid files of FRR daemons
+	// unnumbered: the uplinks carry only IPv6 link-local addresses and
+	// the sessions run over them (IPv4 and IPv6 unicast, extended next hop).
+	unnumbered bool
 }
 
 func run(t testing.TB, name string, args ...string) string {
@@ -132,7 +135,7 @@ func needLab(t *testing.T) {
 	}
 }
 
-func newLab(t *testing.T) *lab {
+func newLab(t *testing.T, unnumbered bool) *lab {
 	needLab(t)
 	sfx := fmt.Sprintf("%d%03d", os.Getpid()%100000, rand.IntN(1000))
 	dir, err := os.MkdirTemp("", "spinel-bgp-")
@@ -140,7 +143,7 @@ func newLab(t *testing.T) *lab {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	l := &lab{t: t, dir: dir, hv: "sbhv" + sfx, tors: [2]string{"sbt1" + sfx, "sbt2" + sfx}, handle: map[string]*netlink.Handle{}}
+	l := &lab{t: t, dir: dir, hv: "sbhv" + sfx, tors: [2]string{"sbt1" + sfx, "sbt2" + sfx}, handle: map[string]*netlink.Handle{}, unnumbered: unnumbered}
 	if err := os.Chmod(l.dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -166,8 +169,10 @@ func newLab(t *testing.T) *lab {
 		n := i + 1
 		up, down := fmt.Sprintf("up%d", n), "downhv"
 		run(t, "ip", "-n", l.hv, "link", "add", up, "type", "veth", "peer", "name", down, "netns", tor)
-		run(t, "ip", "-n", l.hv, "addr", "add", fmt.Sprintf("10.255.%d.1/31", n), "dev", up)
-		run(t, "ip", "-n", tor, "addr", "add", fmt.Sprintf("10.255.%d.0/31", n), "dev", down)
+		if !unnumbered {
+			run(t, "ip", "-n", l.hv, "addr", "add", fmt.Sprintf("10.255.%d.1/31", n), "dev", up)
+			run(t, "ip", "-n", tor, "addr", "add", fmt.Sprintf("10.255.%d.0/31", n), "dev", down)
+		}
 		run(t, "ip", "-n", l.hv, "link", "set", up, "up")
 		run(t, "ip", "-n", tor, "link", "set", down, "up")
 		l.startFRR(n, tor)
@@ -190,6 +195,11 @@ func (l *lab) startFRR(n int, ns string) {
 	if n == 1 {
 		extra = "  network 192.0.2.0/24\n" // not in the hv's import list
 	}
+	peer, v6 := fmt.Sprintf("10.255.%d.1", n), ""
+	if l.unnumbered {
+		peer = "downhv interface"
+		v6 = " address-family ipv6 unicast\n  neighbor downhv activate\n  neighbor downhv default-originate\n exit-address-family\n"
+	}
 	zebra := fmt.Sprintf("hostname tor%d\nlog file %s/zebra.log\nno zebra nexthop kernel enable\n", n, dir)
 	bgpd := fmt.Sprintf(`hostname tor%[1]d
 log file %[2]s/bgpd.log
@@ -200,15 +210,15 @@ router bgp 6510%[1]d
  bgp graceful-restart
  bgp bestpath as-path multipath-relax
  timers bgp 3 9
- neighbor 10.255.%[1]d.1 remote-as 65000
- neighbor 10.255.%[1]d.1 timers connect 2
- neighbor 10.255.%[1]d.1 advertisement-interval 0
+ neighbor %[4]s remote-as 65000
+ neighbor %[6]s timers connect 2
+ neighbor %[6]s advertisement-interval 0
  address-family ipv4 unicast
   network 198.18.%[1]d.0/24
-%[3]s  neighbor 10.255.%[1]d.1 default-originate
+%[3]s  neighbor %[6]s default-originate
  exit-address-family
-!
-`, n, dir, extra)
+%[5]s!
+`, n, dir, extra, peer, v6, strings.TrimSuffix(peer, " interface"))
 	for f, c := range map[string]string{"zebra.conf": zebra, "bgpd.conf": bgpd} {
 		if err := os.WriteFile(filepath.Join(dir, f), []byte(c), 0o644); err != nil {
 			t.Fatal(err)
@@ -257,21 +267,64 @@ func waitFor(t testing.TB, d time.Duration, what string, f func() bool) time.Dur
 }
 
 // routes lists the routes of ns's main table in family v4 keyed by prefix.
-func (l *lab) routes(ns string) map[netip.Prefix]netlink.Route {
-	rs, err := l.handle[ns].RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: 254}, netlink.RT_FILTER_TABLE)
+func (l *lab) routes(ns string) map[netip.Prefix]netlink.Route { return l.routesFam(ns, netlink.FAMILY_V4) }
+
+func (l *lab) routesFam(ns string, fam int) map[netip.Prefix]netlink.Route {
+	rs, err := l.handle[ns].RouteListFiltered(fam, &netlink.Route{Table: 254}, netlink.RT_FILTER_TABLE)
 	if err != nil {
 		return nil
 	}
 	out := map[netip.Prefix]netlink.Route{}
 	for _, r := range rs {
-		out[routeDst(r, netlink.FAMILY_V4)] = r
+		out[routeDst(r, fam)] = r
 	}
 	return out
 }
 
 func (l *lab) hasRoute(ns string, p netip.Prefix) bool {
-	_, ok := l.routes(ns)[p]
+	fam := netlink.FAMILY_V4
+	if p.Addr().Is6() {
+		fam = netlink.FAMILY_V6
+	}
+	_, ok := l.routesFam(ns, fam)[p]
 	return ok
+}
+
+// hvDefaultDevs returns the uplinks of the hv's learned default route of
+// family fam whose nexthop is usable, with the route's protocol.
+func (l *lab) hvDefaultDevs(fam int) (devs []string, gws []string, proto netlink.RouteProtocol) {
+	dst := netip.MustParsePrefix("0.0.0.0/0")
+	if fam == netlink.FAMILY_V6 {
+		dst = netip.MustParsePrefix("::/0")
+	}
+	r, ok := l.routesFam(l.hv, fam)[dst]
+	if !ok {
+		return nil, nil, 0
+	}
+	if r.Protocol != 251 {
+		return []string{"proto " + r.Protocol.String()}, nil, r.Protocol
+	}
+	nhs := r.MultiPath
+	if len(nhs) == 0 {
+		nhs = []*netlink.NexthopInfo{{LinkIndex: r.LinkIndex, Gw: r.Gw, Via: r.Via}}
+	}
+	for _, m := range nhs {
+		if m.Flags&0x10 /* RTNH_F_LINKDOWN */ != 0 {
+			continue
+		}
+		link, err := l.handle[l.hv].LinkByIndex(m.LinkIndex)
+		if err != nil {
+			continue
+		}
+		devs = append(devs, link.Attrs().Name)
+		if v, ok := m.Via.(*netlink.Via); ok && v != nil {
+			gws = append(gws, v.Addr.String())
+		} else if m.Gw != nil {
+			gws = append(gws, m.Gw.String())
+		}
+	}
+	sort.Strings(devs)
+	return devs, gws, r.Protocol
 }
 
 // hvDefault returns the hv's learned default route's nexthop gateways.
@@ -305,11 +358,6 @@ type child struct {
 }
 
 func (l *lab) startChild(initial []netip.Prefix) *child {
-	t := l.t
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	cc := childConfig{Config: Config{
 		ASN:      65000,
 		RouterID: netip.MustParseAddr("10.253.1.1"),
@@ -319,6 +367,19 @@ func (l *lab) startChild(initial []netip.Prefix) *child {
 		},
 		Import: []netip.Prefix{netip.MustParsePrefix("198.18.1.0/24"), netip.MustParsePrefix("198.18.2.0/24")},
 	}, Initial: initial}
+	if l.unnumbered {
+		cc.Config.Uplinks[0].PeerAddress = netip.Addr{}
+		cc.Config.Uplinks[1].PeerAddress = netip.Addr{}
+	}
+	return l.startChildConfig(cc)
+}
+
+func (l *lab) startChildConfig(cc childConfig) *child {
+	t := l.t
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
 	b, _ := json.Marshal(cc)
 	c := &child{t: t, log: filepath.Join(l.dir, fmt.Sprintf("speaker-%d.log", time.Now().UnixNano()))}
 	logf, err := os.Create(c.log)
@@ -398,7 +459,7 @@ func TestLabFRR(t *testing.T) {
 	if testing.Short() {
 		t.Skip("lab test")
 	}
-	l := newLab(t)
+	l := newLab(t, false)
 	vm := netip.MustParsePrefix("10.0.0.11/32")
 	base := []netip.Prefix{vm, netip.MustParsePrefix("10.253.1.1/32")}
 	c := l.startChild(nil)
@@ -602,4 +663,96 @@ func pct(ds []time.Duration, p int) time.Duration {
 	slices.Sort(s)
 	i := (len(s)*p+99)/100 - 1
 	return s[max(0, min(i, len(s)-1))].Round(time.Millisecond)
+}
+
+// TestLabFRRUnnumbered runs the speaker against FRR ToRs over uplinks that
+// carry nothing but IPv6 link-local addresses: FRR's `neighbor IFACE
+// interface` learns the speaker's address from its router advertisements,
+// the speaker learns the ToR's by soliciting one; one session per uplink
+// carries IPv4 (extended next hop) and IPv6, so VM /32s and /128s both
+// reach the ToRs and the hypervisor gets both defaults over both uplinks.
+func TestLabFRRUnnumbered(t *testing.T) {
+	if testing.Short() {
+		t.Skip("lab test")
+	}
+	l := newLab(t, true)
+	vm4 := netip.MustParsePrefix("10.0.0.11/32")
+	vm6 := netip.MustParsePrefix("2001:db8:10::11/128")
+	base := []netip.Prefix{vm4, vm6, netip.MustParsePrefix("10.253.1.1/32")}
+	start := time.Now()
+	c := l.startChild(base)
+	d := waitFor(t, 40*time.Second, "both unnumbered sessions Established", c.established)
+	t.Logf("sessions established after %v; peers %+v", d.Round(time.Millisecond), c.peers())
+	for _, p := range c.peers() {
+		if !strings.HasPrefix(p.Peer, "fe80::") {
+			t.Errorf("peer %+v: want the ToR's link-local address", p)
+		}
+	}
+	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		ok := false
+		for range 200 {
+			if devs, _, _ := l.hvDefaultDevs(fam); slices.Equal(devs, []string{"up1", "up2"}) {
+				ok = true
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if !ok {
+			devs, gws, _ := l.hvDefaultDevs(fam)
+			t.Fatalf("hv default (family %d) not over both uplinks: %v %v\n%s%s", fam, devs, gws,
+				run(t, "ip", "-n", l.hv, "route"), run(t, "ip", "-n", l.hv, "-6", "route"))
+		}
+		devs, gws, proto := l.hvDefaultDevs(fam)
+		if proto != 251 || len(gws) != 2 || !strings.HasPrefix(gws[0], "fe80::") || !strings.HasPrefix(gws[1], "fe80::") {
+			t.Fatalf("hv default family %d: devs %v gws %v proto %d: want link-local nexthops on up1 and up2", fam, devs, gws, proto)
+		}
+	}
+	t.Logf("converged (IPv4 and IPv6 defaults with link-local nexthops over both uplinks) %v after start", time.Since(start).Round(time.Millisecond))
+	for _, tor := range l.tors {
+		for _, p := range base[:2] {
+			waitFor(t, 10*time.Second, p.String()+" in "+tor, func() bool { return l.hasRoute(tor, p) })
+		}
+	}
+
+	t.Run("advertise and withdraw IPv6", func(t *testing.T) {
+		var add []time.Duration
+		for i := range 10 {
+			p := netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 0x10, 15: byte(0x20 + i)}), 128)
+			t0 := time.Now()
+			c.advertise(append(slices.Clone(base), p))
+			waitFor(t, 5*time.Second, p.String()+" at both ToRs", func() bool {
+				return l.hasRoute(l.tors[0], p) && l.hasRoute(l.tors[1], p)
+			})
+			add = append(add, time.Since(t0))
+			c.advertise(base)
+			waitFor(t, time.Second, p.String()+" withdrawn from both ToRs within 1s", func() bool {
+				return !l.hasRoute(l.tors[0], p) && !l.hasRoute(l.tors[1], p)
+			})
+		}
+		t.Logf("SetAdvertised -> /128 in both ToR kernels: p50 %v max %v (n=10)", pct(add, 50), pct(add, 100))
+	})
+
+	t.Run("uplink down and up", func(t *testing.T) {
+		run(t, "ip", "-n", l.hv, "link", "set", "up1", "down")
+		d := waitFor(t, time.Second, "IPv4 default only via up2", func() bool {
+			devs, _, _ := l.hvDefaultDevs(netlink.FAMILY_V4)
+			return slices.Equal(devs, []string{"up2"})
+		})
+		t.Logf("up1 down -> IPv4 default only via up2 after %v", d)
+		waitFor(t, time.Second, "IPv6 default only via up2", func() bool {
+			devs, _, _ := l.hvDefaultDevs(netlink.FAMILY_V6)
+			return slices.Equal(devs, []string{"up2"})
+		})
+		if !l.hasRoute(l.tors[1], vm6) || !l.hasRoute(l.tors[1], vm4) {
+			t.Errorf("tor2 lost the VM routes")
+		}
+		run(t, "ip", "-n", l.hv, "link", "set", "up1", "up")
+		d = waitFor(t, 40*time.Second, "both sessions back", c.established)
+		t.Logf("up1 up -> session re-established after %v", d.Round(time.Millisecond))
+		waitFor(t, 20*time.Second, "IPv6 default over both uplinks again", func() bool {
+			devs, _, _ := l.hvDefaultDevs(netlink.FAMILY_V6)
+			return slices.Equal(devs, []string{"up1", "up2"})
+		})
+		waitFor(t, 20*time.Second, vm6.String()+" back in tor1", func() bool { return l.hasRoute(l.tors[0], vm6) })
+	})
 }

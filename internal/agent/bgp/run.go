@@ -132,11 +132,13 @@ func (s *Speaker) Run(ctx context.Context) error {
 		OnPathUpdate: func([]*apiutil.Path, time.Time) { s.trigger() },
 		OnBestPath:   func([]*apiutil.Path, time.Time) { s.trigger() },
 		OnPathEor: func(p *apiutil.Path, _ time.Time) {
+			s.mu.Lock()
 			pv, ok := s.peerViews()[p.PeerAddress.WithZone("")]
 			if ok {
-				s.mu.Lock()
 				s.eor[pv.uplink] = true
-				s.mu.Unlock()
+			}
+			s.mu.Unlock()
+			if ok {
 				s.log.Info("end-of-RIB received", "event", "eor", "interface", pv.uplink, "family", p.Family.String())
 			}
 			s.trigger()
@@ -161,6 +163,8 @@ func (s *Speaker) Run(ctx context.Context) error {
 		t.Stop()
 	}
 	s.restarting = restarting
+	raKick := make(chan string, len(s.cfg.Uplinks))
+	go s.advertiseUplinks(ctx, raKick)
 	for _, u := range s.cfg.Uplinks {
 		s.mu.Lock()
 		up := s.linkUp[u.Interface]
@@ -168,8 +172,8 @@ func (s *Speaker) Run(ctx context.Context) error {
 		if !up {
 			continue // added when its carrier comes up
 		}
-		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: s.peerConfig(u, restarting, false)}); err != nil {
-			return fmt.Errorf("bgp: add peer %s: %w", peerKey(u), err)
+		if err := s.openSession(ctx, srv, u); err != nil {
+			return err
 		}
 	}
 	s.log.Info("speaker running", "op", "run", "asn", s.cfg.ASN, "uplinks", len(s.cfg.Uplinks), "restart", restarting)
@@ -187,7 +191,7 @@ func (s *Speaker) Run(ctx context.Context) error {
 			if !ok {
 				return errors.New("bgp: link watch closed")
 			}
-			s.onLink(ctx, srv, lu)
+			s.onLink(ctx, srv, lu, raKick)
 		case <-s.kick:
 			s.sync()
 		case <-tick.C:
@@ -209,7 +213,7 @@ func linkOperUp(l netlink.Link) bool {
 
 // onLink reacts to an uplink's carrier: down shuts its session at once and
 // drops its nexthop from the kernel; up re-enables the session.
-func (s *Speaker) onLink(ctx context.Context, srv *server.BgpServer, lu netlink.LinkUpdate) {
+func (s *Speaker) onLink(ctx context.Context, srv *server.BgpServer, lu netlink.LinkUpdate, raKick chan<- string) {
 	u, ok := s.uplinkByName(lu.Attrs().Name)
 	if !ok {
 		return
@@ -218,6 +222,9 @@ func (s *Speaker) onLink(ctx context.Context, srv *server.BgpServer, lu netlink.
 	s.mu.Lock()
 	was := s.linkUp[u.Interface]
 	s.linkUp[u.Interface] = up
+	if up != was {
+		s.linkGen[u.Interface]++
+	}
 	s.mu.Unlock()
 	if up == was {
 		return
@@ -228,29 +235,89 @@ func (s *Speaker) onLink(ctx context.Context, srv *server.BgpServer, lu netlink.
 	// in GoBGP's fixed 5 s idle hold first, a new one connects at once.
 	var err error
 	if up {
-		err = srv.AddPeer(ctx, &api.AddPeerRequest{Peer: s.peerConfig(u, s.restarting, false)})
+		if !u.PeerAddress.IsValid() {
+			select {
+			case raKick <- u.Interface: // tell the ToR about us again at once
+			default:
+			}
+		}
+		err = s.openSession(ctx, srv, u)
 	} else {
-		err = srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: peerKey(u)})
+		err = s.closeSession(ctx, srv, u)
 	}
 	if err != nil {
 		s.log.Warn("peer admin state", "op", "link", "interface", u.Interface, "err", err)
 	}
 }
 
-func (s *Speaker) peerConfig(u Uplink, restarting, adminDown bool) *api.Peer {
-	conf := &api.PeerConf{PeerAsn: u.PeerASN, AuthPassword: s.cfg.Password, AdminDown: adminDown}
+// openSession adds u's peer to GoBGP. An unnumbered uplink's peer is added
+// asynchronously, once the ToR's link-local address is known, unless the
+// carrier changes again first.
+func (s *Speaker) openSession(ctx context.Context, srv *server.BgpServer, u Uplink) error {
+	if u.PeerAddress.IsValid() {
+		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: s.peerConfig(u, u.PeerAddress, s.restarting, false)}); err != nil {
+			return fmt.Errorf("bgp: add peer %s: %w", u.PeerAddress, err)
+		}
+		return nil
+	}
+	s.mu.Lock()
+	gen := s.linkGen[u.Interface]
+	s.mu.Unlock()
+	current := func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.linkGen[u.Interface] == gen && s.linkUp[u.Interface]
+	}
+	restarting := s.restarting
+	go func() {
+		ll, err := s.resolveNeighbour(ctx, u.Interface, current)
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.linkGen[u.Interface] != gen || !s.linkUp[u.Interface] {
+			return
+		}
+		if _, ok := s.resolved[u.Interface]; ok {
+			return
+		}
+		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: s.peerConfig(u, ll, restarting, false)}); err != nil {
+			s.log.Warn("add unnumbered peer", "op", "link", "interface", u.Interface, "peer", ll, "err", err)
+			return
+		}
+		s.resolved[u.Interface] = ll
+		s.log.Info("unnumbered session configured", "op", "link", "interface", u.Interface, "peer", ll)
+	}()
+	return nil
+}
+
+// closeSession deletes u's peer from GoBGP (without it, the session would
+// linger until its hold timer).
+func (s *Speaker) closeSession(ctx context.Context, srv *server.BgpServer, u Uplink) error {
+	key := s.peerKey(u)
+	if key == "" {
+		return nil
+	}
+	s.mu.Lock()
+	delete(s.resolved, u.Interface)
+	s.mu.Unlock()
+	return srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: key})
+}
+
+// peerConfig is the GoBGP peer of uplink u, whose neighbour is at addr
+// (u.PeerAddress, or the ToR's zoned link-local address when unnumbered).
+func (s *Speaker) peerConfig(u Uplink, addr netip.Addr, restarting, adminDown bool) *api.Peer {
+	conf := &api.PeerConf{PeerAsn: u.PeerASN, AuthPassword: s.cfg.Password, AdminDown: adminDown, NeighborAddress: addr.String()}
 	var fams []*api.Family
 	v4 := &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
 	v6 := &api.Family{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST}
 	switch {
 	case !u.PeerAddress.IsValid():
-		conf.NeighborInterface = u.Interface
 		fams = []*api.Family{v4, v6}
 	case u.PeerAddress.Is4():
-		conf.NeighborAddress = u.PeerAddress.String()
 		fams = []*api.Family{v4}
 	default:
-		conf.NeighborAddress = u.PeerAddress.String()
 		fams = []*api.Family{v6}
 	}
 	var afis []*api.AfiSafi

@@ -32,9 +32,10 @@ import (
 type Uplink struct {
 	Interface string // kernel interface name, e.g. "up1"
 	// PeerAddress is the numbered neighbour on the link. The zero Addr selects
-	// an unnumbered session over the IPv6 link-local address of the link
-	// (extended next hop, RFC 8950); GoBGP resolves the neighbour from the
-	// ND table when the peer is added, so the ToR must have sent an RA first.
+	// an unnumbered session over the IPv6 link-local addresses of the link
+	// (extended next hop, RFC 8950) carrying IPv4 and IPv6 unicast; see
+	// unnumbered.go for how the two sides find each other. A numbered IPv4
+	// neighbour carries IPv4 only, a numbered IPv6 one IPv6 only.
 	PeerAddress netip.Addr
 	PeerASN     uint32
 }
@@ -150,6 +151,8 @@ type Speaker struct {
 	eor        map[string]bool            // uplink name -> End-of-RIB received
 	restart    *restartState              // nil on first boot or once swept
 	restarting bool                       // Run found a restart (owned by Run's goroutine)
+	resolved   map[string]netip.Addr      // unnumbered uplink -> zoned link-local peer of its session
+	linkGen    map[string]int             // uplink -> carrier changes seen (cancels stale resolutions)
 }
 
 // New validates cfg and returns a Speaker. It does no I/O.
@@ -170,6 +173,8 @@ func New(cfg Config, log *slog.Logger) (*Speaker, error) {
 		advCh:      make(chan struct{}),
 		linkUp:     map[string]bool{},
 		eor:        map[string]bool{},
+		resolved:   map[string]netip.Addr{},
+		linkGen:    map[string]int{},
 	}, nil
 }
 
@@ -306,15 +311,16 @@ func (s *Speaker) Peers() []PeerStatus {
 	}
 	byKey := map[string]*api.Peer{}
 	_ = srv.ListPeer(context.Background(), &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
-		if p.GetConf().GetNeighborInterface() != "" {
-			byKey[p.GetConf().GetNeighborInterface()] = p
-		}
 		byKey[p.GetConf().GetNeighborAddress()] = p
 	})
 	out := make([]PeerStatus, 0, len(s.cfg.Uplinks))
 	for _, u := range s.cfg.Uplinks {
-		ps := PeerStatus{Interface: u.Interface, Peer: peerKey(u), State: "idle"}
-		if p := byKey[peerKey(u)]; p != nil {
+		key := s.peerKey(u)
+		ps := PeerStatus{Interface: u.Interface, Peer: key, State: "idle"}
+		if key == "" {
+			ps.Peer = "unnumbered"
+		}
+		if p := byKey[key]; key != "" && p != nil {
 			st := p.GetState()
 			ps.State = sessionStateName(st.GetSessionState())
 			if st.GetNeighborAddress() != "" {
@@ -353,13 +359,19 @@ func sessionStateName(st api.PeerState_SessionState) string {
 	return "unknown"
 }
 
-// peerKey is how GoBGP names the neighbour of u: its address, or the
-// interface for unnumbered sessions.
-func peerKey(u Uplink) string {
+// peerKey is how GoBGP names the neighbour of u: its address, for an
+// unnumbered uplink the zoned link-local address its session was opened
+// with ("" while there is none).
+func (s *Speaker) peerKey(u Uplink) string {
 	if u.PeerAddress.IsValid() {
 		return u.PeerAddress.String()
 	}
-	return u.Interface
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a, ok := s.resolved[u.Interface]; ok {
+		return a.String()
+	}
+	return ""
 }
 
 func (s *Speaker) trigger() {

@@ -51,7 +51,7 @@ func TestPeerConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := s.peerConfig(s.cfg.Uplinks[0], true, false)
+	p := s.peerConfig(s.cfg.Uplinks[0], s.cfg.Uplinks[0].PeerAddress, true, false)
 	if p.Conf.NeighborAddress != "10.255.1.0" || p.Conf.AuthPassword != "pw" || len(p.AfiSafis) != 1 {
 		t.Fatalf("numbered peer: %v", p)
 	}
@@ -63,8 +63,9 @@ func TestPeerConfig(t *testing.T) {
 	if tm := p.Timers.Config; tm.HoldTime != 9 || tm.KeepaliveInterval != 3 || tm.ConnectRetry != 2 {
 		t.Fatalf("timers: %v", tm)
 	}
-	p = s.peerConfig(s.cfg.Uplinks[1], false, true)
-	if p.Conf.NeighborInterface != "up2" || len(p.AfiSafis) != 2 || !p.Conf.AdminDown || p.GracefulRestart.LocalRestarting {
+	ll := netip.MustParseAddr("fe80::1").WithZone("up2")
+	p = s.peerConfig(s.cfg.Uplinks[1], ll, false, true)
+	if p.Conf.NeighborAddress != "fe80::1%up2" || len(p.AfiSafis) != 2 || !p.Conf.AdminDown || p.GracefulRestart.LocalRestarting {
 		t.Fatalf("unnumbered peer: %v", p)
 	}
 }
