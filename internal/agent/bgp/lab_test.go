@@ -267,7 +267,9 @@ func waitFor(t testing.TB, d time.Duration, what string, f func() bool) time.Dur
 }
 
 // routes lists the routes of ns's main table in family v4 keyed by prefix.
-func (l *lab) routes(ns string) map[netip.Prefix]netlink.Route { return l.routesFam(ns, netlink.FAMILY_V4) }
+func (l *lab) routes(ns string) map[netip.Prefix]netlink.Route {
+	return l.routesFam(ns, netlink.FAMILY_V4)
+}
 
 func (l *lab) routesFam(ns string, fam int) map[netip.Prefix]netlink.Route {
 	rs, err := l.handle[ns].RouteListFiltered(fam, &netlink.Route{Table: 254}, netlink.RT_FILTER_TABLE)
