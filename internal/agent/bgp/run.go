@@ -55,20 +55,11 @@ func (s *Speaker) Run(ctx context.Context) error {
 		return err
 	}
 
-	linkCh := make(chan netlink.LinkUpdate, 64)
-	done := make(chan struct{})
-	defer close(done)
-	linkErr := make(chan error, 1)
-	if err := netlink.LinkSubscribeWithOptions(linkCh, done, netlink.LinkSubscribeOptions{
-		ErrorCallback: func(err error) {
-			select {
-			case linkErr <- err:
-			default:
-			}
-		},
-	}); err != nil {
-		return fmt.Errorf("bgp: link subscribe: %w", err)
+	lw, err := watchLinks()
+	if err != nil {
+		return err
 	}
+	defer func() { lw.stop() }()
 	s.mu.Lock()
 	for _, u := range s.cfg.Uplinks {
 		l, err := netlink.LinkByName(u.Interface)
@@ -185,11 +176,25 @@ func (s *Speaker) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case err := <-linkErr:
-			return fmt.Errorf("bgp: link watch: %w", err)
-		case lu, ok := <-linkCh:
+		case err := <-lw.errc:
+			// A netlink socket can overflow or fail: subscribe again and
+			// re-read every uplink's state, so no carrier change is lost.
+			s.log.Warn("link watch failed: resubscribing", "op", "link", "err", err)
+			lw.stop()
+			if lw, err = s.rewatchLinks(ctx); err != nil {
+				return err
+			}
+			for _, u := range s.cfg.Uplinks {
+				s.onLink(ctx, srv, currentLink(u.Interface), raKick)
+			}
+		case lu, ok := <-lw.ch:
 			if !ok {
-				return errors.New("bgp: link watch closed")
+				select {
+				case lw.errc <- errors.New("link watch closed"):
+				default:
+				}
+				lw.ch = nil // until resubscribed
+				continue
 			}
 			s.onLink(ctx, srv, lu, raKick)
 		case <-s.kick:
@@ -410,4 +415,60 @@ func (s *Speaker) setPolicies(ctx context.Context, srv *server.BgpServer) error 
 		}
 	}
 	return nil
+}
+
+// linkWatch is a netlink link subscription.
+type linkWatch struct {
+	ch   chan netlink.LinkUpdate
+	done chan struct{}
+	errc chan error
+}
+
+func watchLinks() (*linkWatch, error) {
+	w := &linkWatch{ch: make(chan netlink.LinkUpdate, 256), done: make(chan struct{}), errc: make(chan error, 1)}
+	if err := netlink.LinkSubscribeWithOptions(w.ch, w.done, netlink.LinkSubscribeOptions{
+		ErrorCallback: func(err error) {
+			select {
+			case w.errc <- err:
+			default:
+			}
+		},
+	}); err != nil {
+		return nil, fmt.Errorf("bgp: link subscribe: %w", err)
+	}
+	return w, nil
+}
+
+func (w *linkWatch) stop() {
+	select {
+	case <-w.done:
+	default:
+		close(w.done)
+	}
+}
+
+// rewatchLinks subscribes again, retrying until ctx ends.
+func (s *Speaker) rewatchLinks(ctx context.Context) (*linkWatch, error) {
+	for delay := 50 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
+		w, err := watchLinks()
+		if err == nil {
+			return w, nil
+		}
+		s.log.Warn("link watch", "op", "link", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
+	}
+}
+
+// currentLink is a synthetic update carrying iface's present state (a
+// deletion if it is gone).
+func currentLink(iface string) netlink.LinkUpdate {
+	l, err := netlink.LinkByName(iface)
+	if err != nil {
+		return netlink.LinkUpdate{Header: unix.NlMsghdr{Type: unix.RTM_DELLINK}, Link: &netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: iface}}}
+	}
+	return netlink.LinkUpdate{Header: unix.NlMsghdr{Type: unix.RTM_NEWLINK}, Link: l}
 }
