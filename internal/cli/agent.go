@@ -166,7 +166,7 @@ YAML file given by --config.`,
 	f.StringSliceVar(&cloudPrefixes, "cloud-prefix", []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"}, "the cloud's own address space: traffic from a VM with a floating IP to these keeps its fixed IP (no SNAT)")
 	f.Uint32Var(&bgpCfg.ASN, "bgp-asn", 0, "this hypervisor's BGP ASN (0: no BGP)")
 	f.StringVar(&routerID, "bgp-router-id", "", "BGP router id: the host's loopback IPv4 address, also advertised as a /32")
-	f.StringSliceVar(&uplinks, "uplink", nil, "an uplink and its ToR: IFACE:PEER_IP:PEER_ASN (repeatable)")
+	f.StringSliceVar(&uplinks, "uplink", nil, "an uplink and its ToR: IFACE:PEER_IP:PEER_ASN, or IFACE:unnumbered:PEER_ASN for a session over IPv6 link-local addresses carrying IPv4 and IPv6 (repeatable)")
 	f.DurationVar(&bgpCfg.Keepalive, "bgp-keepalive", 3*time.Second, "BGP keepalive")
 	f.DurationVar(&bgpCfg.Hold, "bgp-hold", 9*time.Second, "BGP hold time")
 	f.StringVar(&bgpCfg.Password, "bgp-password", "", "BGP TCP MD5 password")
@@ -184,23 +184,41 @@ func newSpeaker(cfg bgp.Config, routerID string, uplinks []string, log *slog.Log
 	}
 	cfg.RouterID = rid
 	for _, u := range uplinks {
-		parts := strings.Split(u, ":")
-		if len(parts) != 3 {
-			return nil, nil, fmt.Errorf("agent: --uplink %q: want IFACE:PEER_IP:PEER_ASN", u)
-		}
-		peer, err := netip.ParseAddr(parts[1])
+		up, err := parseUplink(u)
 		if err != nil {
-			return nil, nil, fmt.Errorf("agent: --uplink %q: %w", u, err)
+			return nil, nil, err
 		}
-		asn, err := strconv.ParseUint(parts[2], 10, 32)
-		if err != nil {
-			return nil, nil, fmt.Errorf("agent: --uplink %q: bad ASN", u)
-		}
-		cfg.Uplinks = append(cfg.Uplinks, bgp.Uplink{Interface: parts[0], PeerAddress: peer, PeerASN: uint32(asn)})
+		cfg.Uplinks = append(cfg.Uplinks, up)
 	}
 	sp, err := bgp.New(cfg, log)
 	if err != nil {
 		return nil, nil, fmt.Errorf("agent: %w", err)
 	}
 	return sp, []netip.Prefix{netip.PrefixFrom(rid, 32)}, nil
+}
+
+// parseUplink parses IFACE:PEER:ASN. PEER is the neighbour's IPv4 or IPv6
+// address, or "unnumbered" (or empty) for a session over the link's IPv6
+// link-local addresses carrying IPv4 and IPv6.
+func parseUplink(u string) (bgp.Uplink, error) {
+	i, j := strings.IndexByte(u, ':'), strings.LastIndexByte(u, ':')
+	if i <= 0 || j == i {
+		return bgp.Uplink{}, fmt.Errorf("agent: --uplink %q: want IFACE:PEER_IP:PEER_ASN or IFACE:unnumbered:PEER_ASN", u)
+	}
+	up := bgp.Uplink{Interface: u[:i]}
+	asn, err := strconv.ParseUint(u[j+1:], 10, 32)
+	if err != nil || asn == 0 {
+		return bgp.Uplink{}, fmt.Errorf("agent: --uplink %q: bad ASN %q", u, u[j+1:])
+	}
+	up.PeerASN = uint32(asn)
+	switch peer := u[i+1 : j]; peer {
+	case "", "unnumbered":
+	default:
+		a, err := netip.ParseAddr(peer)
+		if err != nil {
+			return bgp.Uplink{}, fmt.Errorf("agent: --uplink %q: %w", u, err)
+		}
+		up.PeerAddress = a
+	}
+	return up, nil
 }
