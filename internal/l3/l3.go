@@ -130,6 +130,30 @@ type Driver interface {
 	Delete(ctx context.Context, routerID string) error
 }
 
+// Resyncer is an optional interface of drivers whose backend can lose or
+// change what they wrote without the framework noticing: a database that
+// restarted empty, a connection that dropped. The reconciler calls
+// SetResync once, before it syncs anything, with a function that
+// re-enqueues every router the driver owns. The driver calls it, from any
+// goroutine (it never blocks), whenever all of them must be synced again:
+// after reconnecting to its backend, so that lost state is restored, or
+// after losing the connection, so that Sync reports the routers ERROR.
+type Resyncer interface {
+	SetResync(resync func())
+}
+
+// Sweeper is an optional interface of drivers that can list the routers
+// their backend holds. The reconciler calls Sweep when it starts and at
+// every periodic resync; the driver removes what it holds for routers for
+// which exists returns false, such as routers deleted while no reconciler
+// was running, whose Delete was therefore never called. exists answers
+// from the framework's state at the time of the call, so a driver must
+// list its backend first and ask exists afterwards: a router created in
+// between is then never swept.
+type Sweeper interface {
+	Sweep(ctx context.Context, exists func(routerID string) bool) error
+}
+
 // ServiceType is the Neutron service type of L3 flavors.
 const ServiceType = "L3_ROUTER_NAT"
 

@@ -4,6 +4,10 @@
 // state, calls the driver's Sync (or Delete for a router that is gone),
 // records the outcome as status, and retries failures with per-router
 // exponential backoff. Every router is also resynced periodically.
+//
+// Drivers may implement l3.Resyncer, to have all their routers re-enqueued
+// when their backend lost state, and l3.Sweeper, to remove routers that
+// were deleted while no reconciler ran; Watch registers them.
 package reconciler
 
 import (
@@ -63,6 +67,10 @@ type Reconciler struct {
 	processing map[string]bool
 	known      map[string]*item // router id -> provider/profile last synced
 	wake       chan struct{}
+
+	sweepers map[string]l3.Sweeper // by driver name
+	sweeping sync.Mutex      // one sweep at a time
+	running  context.Context // Run's context while it runs, under mu
 }
 
 // New returns a reconciler over state.
@@ -81,6 +89,70 @@ func New(state State, log *slog.Logger, opts Options) *Reconciler {
 	}
 	return &Reconciler{state: state, log: log, opts: opts, queue: map[string]*item{}, processing: map[string]bool{},
 		known: map[string]*item{}, wake: make(chan struct{}, 1)}
+}
+
+// Watch registers the reconciler with the drivers that implement
+// l3.Resyncer (a resync they request re-enqueues every router they own)
+// and l3.Sweeper (swept when Run starts and at every periodic resync).
+// Call it once, before Run.
+func (r *Reconciler) Watch(drivers map[string]l3.Driver) {
+	for name, d := range drivers {
+		if rs, ok := d.(l3.Resyncer); ok {
+			rs.SetResync(func() { go r.ResyncDriver(name) })
+		}
+		if sw, ok := d.(l3.Sweeper); ok {
+			if r.sweepers == nil {
+				r.sweepers = map[string]l3.Sweeper{}
+			}
+			r.sweepers[name] = sw
+		}
+	}
+}
+
+// ResyncDriver enqueues every router whose provider uses the driver named
+// driver, and sweeps that driver if it is an l3.Sweeper and Run is running.
+func (r *Reconciler) ResyncDriver(driver string) {
+	n := 0
+	for _, id := range r.state.RouterIDs() {
+		_, provider, ok := r.state.DesiredRouter(id)
+		if !ok {
+			continue
+		}
+		if _, p, ok := r.state.Driver(provider); ok && p.Driver == driver {
+			r.Enqueue(id)
+			n++
+		}
+	}
+	r.log.Info("driver asked for a resync", "driver", driver, "routers", n)
+	if sw, ok := r.sweepers[driver]; ok {
+		r.mu.Lock()
+		ctx := r.running
+		r.mu.Unlock()
+		if ctx != nil {
+			r.sweep(ctx, sw)
+		}
+	}
+}
+
+// sweep asks sweepers (all when none are given) to remove routers that
+// no longer exist.
+func (r *Reconciler) sweep(ctx context.Context, sweepers ...l3.Sweeper) {
+	if len(sweepers) == 0 {
+		for _, sw := range r.sweepers {
+			sweepers = append(sweepers, sw)
+		}
+	}
+	if len(sweepers) == 0 {
+		return
+	}
+	r.sweeping.Lock()
+	defer r.sweeping.Unlock()
+	exists := func(id string) bool { _, _, ok := r.state.DesiredRouter(id); return ok }
+	for _, sw := range sweepers {
+		if err := sw.Sweep(ctx, exists); err != nil && ctx.Err() == nil {
+			r.log.Warn("sweeping deleted routers failed", "err", err)
+		}
+	}
 }
 
 // Enqueue asks for router id to be reconciled soon. It never blocks.
@@ -107,6 +179,14 @@ func (r *Reconciler) signal() {
 
 // Run works the queue until ctx ends.
 func (r *Reconciler) Run(ctx context.Context) error {
+	r.mu.Lock()
+	r.running = ctx
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.running = nil
+		r.mu.Unlock()
+	}()
 	for _, id := range r.state.RouterIDs() {
 		r.Enqueue(id)
 	}
@@ -115,6 +195,8 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); r.worker(ctx) }()
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); r.sweep(ctx) }()
 	t := time.NewTicker(r.opts.Resync)
 	defer t.Stop()
 	for {
@@ -126,6 +208,8 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			for _, id := range r.state.RouterIDs() {
 				r.Enqueue(id)
 			}
+			wg.Add(1)
+			go func() { defer wg.Done(); r.sweep(ctx) }()
 		}
 	}
 }
