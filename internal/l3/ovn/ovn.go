@@ -87,11 +87,13 @@ type Driver struct {
 }
 
 var (
-	_ l3.Driver    = (*Driver)(nil)
-	_ l3.Resyncer  = (*Driver)(nil)
-	_ l3.Sweeper   = (*Driver)(nil)
-	errUnreachable = errors.New("the OVN northbound database is unreachable (reconnecting)")
+	_ l3.Driver   = (*Driver)(nil)
+	_ l3.Resyncer = (*Driver)(nil)
+	_ l3.Sweeper  = (*Driver)(nil)
 )
+
+// errUnreachable is Sync's error while the database cannot be reached.
+var errUnreachable = errors.New("the OVN northbound database is unreachable (reconnecting)")
 
 // pollInterval is how often the driver checks that the client is still
 // connected (the client reports connections, not disconnections).

@@ -69,8 +69,8 @@ type Reconciler struct {
 	wake       chan struct{}
 
 	sweepers map[string]l3.Sweeper // by driver name
-	sweeping sync.Mutex      // one sweep at a time
-	running  context.Context // Run's context while it runs, under mu
+	sweeping sync.Mutex            // one sweep at a time
+	running  context.Context       // Run's context while it runs, under mu
 }
 
 // New returns a reconciler over state.
