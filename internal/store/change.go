@@ -3,9 +3,12 @@ package store
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/spinel-net/spinel/internal/neutron"
 )
 
 // Change is a set of writes applied in one etcd transaction. Every write is
@@ -76,8 +79,15 @@ func (e *ConflictError) Error() string {
 	return fmt.Sprintf("store: conflicting writes on %v at revision %d", keys, e.Rev)
 }
 
+// errUnavailable is what a client is told when etcd cannot take a write.
+var errUnavailable = neutron.Newf(http.StatusServiceUnavailable, "ServiceUnavailable",
+	"The state store is unavailable; the request may not have been applied. Please retry.")
+
 // Apply commits c atomically and returns the revision it was committed at.
 // When a guard fails nothing is written and the error is a *ConflictError.
+// When etcd cannot be reached or has no quorum the error wraps a 503
+// *neutron.Error (ServiceUnavailable): the write may or may not have been
+// applied, as with any request whose answer is lost.
 func (s *Store) Apply(ctx context.Context, c *Change) (int64, error) {
 	if len(c.ops) == 0 {
 		return 0, nil
@@ -101,6 +111,9 @@ func (s *Store) Apply(ctx context.Context, c *Change) (int64, error) {
 		}
 	}
 	resp, err := s.Client.Txn(ctx).If(cmps...).Then(then...).Else(els...).Commit()
+	if Unavailable(err) {
+		return 0, fmt.Errorf("store: committing %d writes: %w: %w", len(c.ops), errUnavailable, err)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("store: committing %d writes: %w", len(c.ops), err)
 	}

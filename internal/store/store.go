@@ -8,17 +8,13 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
-	"path/filepath"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
-	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
 	"go.uber.org/zap"
 )
 
@@ -26,25 +22,55 @@ import (
 type Config struct {
 	// Endpoints of an external etcd cluster. Empty: run an embedded member.
 	Endpoints []string
-	// TLS for the external cluster's client connections (all optional).
+	// TLS for client connections (all optional): to the external cluster,
+	// or, with an embedded cluster, both the member's https client
+	// listeners and this server's connections to the other members.
 	CertFile, KeyFile, CAFile string
 	// DataDir holds the embedded member's data.
 	DataDir string
 	// ListenClient, if set, makes the embedded member also serve clients
 	// (etcdctl, other servers) on this URL, e.g. http://127.0.0.1:2379.
+	// It is one more entry of ListenClientURLs.
 	ListenClient string
 	// Prefix under which every key lives, default "/spinel".
 	Prefix string
 	// UnsafeNoFsync disables fsync in the embedded member (tests only).
 	UnsafeNoFsync bool
+
+	// Embedded clustering. With InitialCluster empty the embedded member is
+	// a cluster of one whose peer and client listeners are unix sockets in
+	// DataDir; otherwise it is the member Name of the cluster InitialCluster
+	// ("name=https://10.0.0.1:2380,..."), listening for peers on
+	// ListenPeerURLs (default: its own entry of InitialCluster).
+	Name                string // member name, default "spinel"
+	InitialCluster      string
+	InitialClusterState string   // "new" (default) or "existing" (joining a running cluster)
+	ListenPeerURLs      []string // default: this member's URLs in InitialCluster
+	AdvertisePeerURLs   []string // default: this member's URLs in InitialCluster
+	// ListenClientURLs are where the embedded member serves etcd clients
+	// besides the unix socket in DataDir; AdvertiseClientURLs (default
+	// ListenClientURLs) are what other servers use to fail over to it.
+	ListenClientURLs    []string
+	AdvertiseClientURLs []string
+	// Peer TLS between embedded members (peer URLs must then be https).
+	// With PeerCAFile set, peers must present a certificate it signed.
+	PeerCertFile, PeerKeyFile, PeerCAFile string
+
+	// Identity is what this process campaigns with in RunElected, so that
+	// Leaders can say which server leads (default: the host name).
+	Identity string
 }
 
 // Store is an open etcd connection (and the embedded member, if any).
 type Store struct {
-	Client *clientv3.Client
-	prefix string
-	member *embed.Etcd
-	log    *slog.Logger
+	Client   *clientv3.Client
+	prefix   string
+	identity string
+	member   *embed.Etcd
+	log      *slog.Logger
+	// stop ends the background work of an embedded cluster member.
+	stop context.CancelFunc
+	done chan struct{}
 }
 
 // MaxTxnOps is the number of operations one change may contain. The
@@ -58,7 +84,10 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 	if cfg.Prefix == "" {
 		cfg.Prefix = "/spinel"
 	}
-	s := &Store{prefix: cfg.Prefix, log: log}
+	if cfg.Identity == "" {
+		cfg.Identity, _ = os.Hostname()
+	}
+	s := &Store{prefix: cfg.Prefix, identity: cfg.Identity, log: log}
 	if len(cfg.Endpoints) == 0 {
 		if err := s.startEmbedded(ctx, cfg); err != nil {
 			return nil, err
@@ -69,13 +98,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:          cfg.Endpoints,
-		DialTimeout:        5 * time.Second,
-		TLS:                tlsCfg,
-		Context:            ctx,
-		MaxCallRecvMsgSize: 1 << 30,
-	})
+	cli, err := clientv3.New(clientConfig(ctx, cfg.Endpoints, tlsCfg))
 	if err != nil {
 		return nil, fmt.Errorf("store: connecting to etcd %v: %w", cfg.Endpoints, err)
 	}
@@ -90,6 +113,24 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 	}
 	s.Client = cli
 	return s, nil
+}
+
+// clientConfig is the etcd client configuration for endpoints. The client
+// balances requests over the endpoints (round robin); a request whose
+// member dies fails, the next one goes to a live member, and watches
+// resume on another member from the last revision they delivered.
+// Keepalives find members that vanish without closing the connection.
+func clientConfig(ctx context.Context, endpoints []string, tlsCfg *tls.Config) clientv3.Config {
+	return clientv3.Config{
+		Endpoints:            endpoints,
+		DialTimeout:          5 * time.Second,
+		DialKeepAliveTime:    5 * time.Second,
+		DialKeepAliveTimeout: 3 * time.Second,
+		TLS:                  tlsCfg,
+		Context:              ctx,
+		MaxCallRecvMsgSize:   1 << 30,
+		Logger:               zap.NewNop(),
+	}
 }
 
 func clientTLS(cfg Config) (*tls.Config, error) {
@@ -118,68 +159,12 @@ func clientTLS(cfg Config) (*tls.Config, error) {
 	return t, nil
 }
 
-func (s *Store) startEmbedded(ctx context.Context, cfg Config) error {
-	if cfg.DataDir == "" {
-		return errors.New("store: embedded etcd needs a data directory")
-	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	ec := embed.NewConfig()
-	ec.Name = "spinel"
-	ec.Dir = filepath.Join(cfg.DataDir, "etcd")
-	ec.LogLevel = "error"
-	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	ec.MaxTxnOps = MaxTxnOps
-	ec.MaxRequestBytes = 8 << 20
-	ec.QuotaBackendBytes = 8 << 30
-	ec.AutoCompactionMode = "revision"
-	ec.AutoCompactionRetention = "100000"
-	ec.SnapshotCount = 10000
-	ec.UnsafeNoFsync = cfg.UnsafeNoFsync
-	if cfg.UnsafeNoFsync {
-		// Tests: elect the single member at once instead of after ~1 s.
-		ec.TickMs, ec.ElectionMs = 10, 100
-	}
-	// The peer listener is not used by a single member; bind it to an
-	// ephemeral-looking unix socket in the data dir so two servers on one
-	// machine never fight over port 2380.
-	peer, _ := url.Parse("unix://" + filepath.Join(cfg.DataDir, "peer.sock"))
-	ec.ListenPeerUrls = []url.URL{*peer}
-	ec.AdvertisePeerUrls = []url.URL{*peer}
-	ec.InitialCluster = ec.InitialClusterFromName(ec.Name)
-	if cfg.ListenClient != "" {
-		u, err := url.Parse(cfg.ListenClient)
-		if err != nil {
-			return fmt.Errorf("store: bad etcd client URL %q: %w", cfg.ListenClient, err)
-		}
-		ec.ListenClientUrls = []url.URL{*u}
-		ec.AdvertiseClientUrls = []url.URL{*u}
-	} else {
-		cu, _ := url.Parse("unix://" + filepath.Join(cfg.DataDir, "client.sock"))
-		ec.ListenClientUrls = []url.URL{*cu}
-		ec.AdvertiseClientUrls = []url.URL{*cu}
-	}
-	e, err := embed.StartEtcd(ec)
-	if err != nil {
-		return fmt.Errorf("store: starting embedded etcd in %s: %w", ec.Dir, err)
-	}
-	select {
-	case <-e.Server.ReadyNotify():
-	case <-time.After(60 * time.Second):
-		e.Close()
-		return errors.New("store: embedded etcd did not become ready in 60s")
-	case <-ctx.Done():
-		e.Close()
-		return ctx.Err()
-	}
-	s.member = e
-	s.Client = v3client.New(e.Server)
-	return nil
-}
-
 // Close closes the client and stops the embedded member, if any.
 func (s *Store) Close() error {
+	if s.stop != nil {
+		s.stop()
+		<-s.done
+	}
 	if s.Client != nil {
 		s.Client.Close()
 	}
