@@ -16,6 +16,12 @@ type Identity struct {
 	UserID    string
 	Roles     []string
 	Admin     bool
+
+	// Set by Keystone authentication only (empty in noauth mode).
+	ProjectName     string
+	ProjectDomainID string
+	UserName        string
+	UserDomainID    string
 }
 
 // HasRole reports whether the identity carries role (case-insensitive).
