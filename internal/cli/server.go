@@ -10,6 +10,7 @@ import (
 
 	"github.com/spinel-net/spinel/internal/config"
 	"github.com/spinel-net/spinel/internal/l3"
+	l3ovn "github.com/spinel-net/spinel/internal/l3/ovn"
 	"github.com/spinel-net/spinel/internal/server"
 	"github.com/spinel-net/spinel/internal/service"
 )
@@ -22,6 +23,7 @@ func newServerCmd() *cobra.Command {
 		vlanRanges, vniRanges []string
 		quotas                map[string]int
 		providers             []string
+		gatewayChassis        []string
 	)
 	def := service.DefaultConfig()
 	cmd := &cobra.Command{
@@ -60,6 +62,9 @@ environment, which wins over the file.`,
 					return err
 				}
 			}
+			if cfg.OVNGatewayChassis, err = l3ovn.ParseGatewayChassis(gatewayChassis); err != nil {
+				return fmt.Errorf("--ovn-gateway-chassis: %w", err)
+			}
 			for k, v := range quotas {
 				if !contains(service.QuotaResources, k) {
 					return fmt.Errorf("--default-quota: unknown resource %q", k)
@@ -91,9 +96,11 @@ environment, which wins over the file.`,
 	f.StringSliceVar(&cfg.Service.FlatNetworks, "flat-networks", def.FlatNetworks, "physical networks usable by flat networks (* for any, empty to disable)")
 	f.StringSliceVar(&vniRanges, "vni-ranges", nil, "geneve/vxlan id ranges, type:min:max (default 1-65535 each)")
 	f.StringToIntVar(&quotas, "default-quota", nil, "default quotas, e.g. network=100,port=500 (-1 unlimited)")
-	f.StringSliceVar(&providers, "service-provider", nil, "service providers, service_type:name:driver[:default] (default L3_ROUTER_NAT:routed:routed:default); drivers: routed, external")
+	f.StringSliceVar(&providers, "service-provider", nil, "service providers, service_type:name:driver[:default] (default L3_ROUTER_NAT:routed:routed:default); drivers: routed, external, ovn")
 	f.StringVar(&cfg.AgentSecret, "agent-secret", "", "secret from which per-host agent tokens derive (spinel agent-token); without it agents are refused")
 	f.StringVar(&cfg.ExternalSecret, "external-driver-secret", "", "HMAC secret of the external L3 driver for profiles without their own")
+	f.StringVar(&cfg.OVNNBConnection, "ovn-nb-connection", "", "OVN northbound database, unix:PATH or tcp:HOST:PORT (comma-separated for a cluster); enables the ovn backends")
+	f.StringSliceVar(&gatewayChassis, "ovn-gateway-chassis", nil, "gateway chassis of ovn routers, name[:priority] (highest first when no priority is given); two or more make every ovn router HA")
 	f.MarkHidden("etcd-unsafe-no-fsync")
 	return cmd
 }

@@ -19,8 +19,10 @@ import (
 	"github.com/spinel-net/spinel/internal/cache"
 	"github.com/spinel-net/spinel/internal/l3"
 	"github.com/spinel-net/spinel/internal/l3/external"
+	l3ovn "github.com/spinel-net/spinel/internal/l3/ovn"
 	"github.com/spinel-net/spinel/internal/l3/reconciler"
 	"github.com/spinel-net/spinel/internal/l3/routed"
+	"github.com/spinel-net/spinel/internal/ovsdb"
 	"github.com/spinel-net/spinel/internal/service"
 	"github.com/spinel-net/spinel/internal/store"
 )
@@ -40,6 +42,13 @@ type Config struct {
 	ExternalSecret string
 	// ExtraDrivers adds L3 flavor drivers by driver name.
 	ExtraDrivers map[string]l3.Driver
+	// OVNNBConnection is OVN's northbound database ("unix:/path" or
+	// "tcp:host:port", comma-separated for a clustered database); empty
+	// disables the ovn backends.
+	OVNNBConnection string
+	// OVNGatewayChassis are the chassis the gateways of ovn routers are
+	// scheduled to, with their priorities.
+	OVNGatewayChassis []l3ovn.GatewayChassis
 }
 
 // Run serves the API until ctx is cancelled, then shuts down cleanly:
@@ -72,13 +81,34 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	svc := service.New(cfg.Service, st, c, log, service.WithDrivers(drivers))
 	drivers["routed"] = routed.New(svc)
 	drivers[external.Name] = external.New(external.Options{Secret: cfg.ExternalSecret, Log: log})
+	var nb *ovsdb.Client
+	if cfg.OVNNBConnection != "" {
+		if nb, err = ovsdb.Dial(cfg.OVNNBConnection, ovsdb.Options{Logger: log.With("component", "ovn-nb")}); err != nil {
+			return fmt.Errorf("server: --ovn-nb-connection: %w", err)
+		}
+		defer nb.Close()
+		d, err := l3ovn.New(cacheCtx, nb, l3ovn.Options{GatewayChassis: cfg.OVNGatewayChassis, Log: log.With("component", "l3-ovn")})
+		if err != nil {
+			return fmt.Errorf("server: %w", err)
+		}
+		drivers[l3ovn.Name] = d
+	}
 	for name, d := range cfg.ExtraDrivers {
 		drivers[name] = d
+	}
+	for _, p := range cfg.Service.Providers {
+		if _, ok := drivers[p.Driver]; !ok && p.ServiceType == l3.ServiceType {
+			if p.Driver == l3ovn.Name {
+				return fmt.Errorf("server: service provider %s uses the ovn driver, which needs --ovn-nb-connection", p.Name)
+			}
+			return fmt.Errorf("server: service provider %s: no L3 driver named %q (drivers: routed, external, ovn)", p.Name, p.Driver)
+		}
 	}
 
 	// The L3 reconciler is singleton work: one per cluster, leader-elected.
 	rec := reconciler.New(svc, log.With("component", "l3-reconciler"), reconciler.Options{})
 	svc.OnRouterChange(rec.Enqueue)
+	rec.Watch(drivers)
 	recDone := make(chan struct{})
 	go func() {
 		defer close(recDone)
