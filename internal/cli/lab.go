@@ -32,6 +32,7 @@ iputils-ping. Everything it creates carries a random prefix recorded in
 	up.Flags().IntVar(&o.Hypervisors, "hypervisors", 2, "number of hypervisors")
 	up.Flags().IntVar(&o.VMsPerHypervisor, "vms-per-hypervisor", 1, "VMs on each hypervisor")
 	up.Flags().StringVar(&o.BGP, "bgp", "auto", "pass BGP flags to the agents: auto (if the agent has them), on or off")
+	up.Flags().StringVar(&o.Uplinks, "uplinks", "unnumbered", "fabric links: unnumbered (IPv6 link-local, sessions carry IPv4 and IPv6) or numbered (IPv4 /31s, IPv4 only)")
 	up.Flags().StringVar(&o.Binary, "binary", "", "spinel binary for the server and agents (default: this one)")
 	status := &cobra.Command{
 		Use:   "status",

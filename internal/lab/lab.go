@@ -8,21 +8,29 @@
 //
 // Topology and addressing (T = ToR 1..2, N = hypervisor 1..H):
 //
-//	PFX-inet  internet: 203.0.113.1/24 on lo; link "torT" 10.255.0.(2T-2)/31
+//	PFX-inet  internet and spine: 203.0.113.1/24 on lo, FRR AS 65100;
+//	          link "torT" 10.255.0.(2T-2)/31, eBGP to torT
 //	PFX-torT  FRR zebra+bgpd, AS 6510T, router-id 10.254.0.T;
 //	          link "inet" 10.255.0.(2T-1)/31 (static default towards inet),
-//	          link "hvN" 10.255.T.(2N-2)/31, eBGP to hvN, default-originate
+//	          link "hvN", eBGP to hvN with default-originate (IPv4 and IPv6)
 //	PFX-hvN   agent, AS 65000+N, loopback 10.253.0.N/32 on lo;
-//	          uplinks "up1"/"up2" 10.255.T.(2N-1)/31, management "mgmt"
-//	          169.254.200.(4N-2)/30
+//	          uplinks "up1"/"up2", management "mgmt" 169.254.200.(4N-2)/30
 //	PFX-ctl   spinel server on 0.0.0.0:9696 (embedded etcd), link "hvN"
 //	          169.254.200.(4N-3)/30 to each hypervisor: the management path
 //	          never touches the fabric
 //	PFX-vmN-M VM M of hypervisor N: eth0 (MAC of its port) on the veth tap
-//	          agentapi.TapName(port) in PFX-hvN, addressed by DHCP
+//	          agentapi.TapName(port) in PFX-hvN, addressed by DHCP (IPv4,
+//	          10.0.0.0/24) and SLAAC (IPv6, 2001:db8:10::/64)
+//
+// With unnumbered uplinks (the default) the ToR-hypervisor links carry only
+// their IPv6 link-local addresses and every session (ToR-hypervisor and
+// spine-ToR) runs over link-local addresses with extended next hop,
+// carrying IPv4 and IPv6. With numbered uplinks the link to hvN is
+// 10.255.T.(2N-2)/31 on the ToR and 10.255.T.(2N-1)/31 on the hypervisor
+// and the sessions carry IPv4 only.
 //
 // The internet has static ECMP routes to 10.0.0.0/8 and 198.51.100.0/24 via
-// both ToRs (it stands for the upstream, which would learn these by BGP).
+// both ToRs until BGP has converged.
 package lab
 
 import (
@@ -50,6 +58,10 @@ type Options struct {
 	// BGP: "auto" (default: pass the agent BGP flags if `spinel agent --help`
 	// lists --bgp-asn), "on" or "off".
 	BGP string
+	// Uplinks: "unnumbered" (default: hypervisor and spine links carry only
+	// IPv6 link-local addresses; one session per link carries IPv4 and
+	// IPv6) or "numbered" (IPv4 /31s; sessions carry IPv4 only).
+	Uplinks string
 }
 
 const (
@@ -62,6 +74,7 @@ const (
 	extCIDR     = "198.51.100.0/24"
 	tenantCIDR  = "10.0.0.0/24"
 	tenantGW    = "10.0.0.1"
+	tenantCIDR6 = "2001:db8:10::/64"
 	agentSecret = 32 // bytes of random agent secret
 )
 
@@ -92,6 +105,13 @@ func (o *Options) defaults() error {
 	if o.BGP == "" {
 		o.BGP = "auto"
 	}
+	switch o.Uplinks {
+	case "":
+		o.Uplinks = "unnumbered"
+	case "unnumbered", "numbered":
+	default:
+		return fmt.Errorf("lab: --uplinks must be unnumbered or numbered, not %q", o.Uplinks)
+	}
 	return nil
 }
 
@@ -110,6 +130,7 @@ type State struct {
 	APIURL      string            `json:"api_url"`  // as seen from ctl and the hypervisors
 	BGP         bool              `json:"bgp"`      // agents were given BGP flags
 	BGPNote     string            `json:"bgp_note,omitempty"`
+	Unnumbered  bool              `json:"unnumbered"` // fabric links without IPv4 addresses
 	VMs         []VM              `json:"vms"`
 	Resources   map[string]string `json:"resources,omitempty"` // API ids: ext_net, net, router, ...
 	Complete    bool              `json:"complete"`
@@ -149,6 +170,7 @@ type VM struct {
 	Tap        string `json:"tap"`
 	MAC        string `json:"mac"`
 	IP         string `json:"ip"`
+	IP6        string `json:"ip6,omitempty"` // SLAAC address on the IPv6 subnet
 	FloatingIP string `json:"floating_ip,omitempty"`
 }
 

@@ -41,7 +41,8 @@ func TestLabUpStatusDown(t *testing.T) {
 	var out bytes.Buffer
 	// SPINEL_LAB_HVS / SPINEL_LAB_VMS change the shape (default 2 x 1).
 	hvs, vms := envInt("SPINEL_LAB_HVS", 2), envInt("SPINEL_LAB_VMS", 1)
-	o := Options{Dir: dir, Hypervisors: hvs, VMsPerHypervisor: vms, Binary: bin, Out: &out}
+	// The numbered fabric here; test/fabric runs the default, unnumbered one.
+	o := Options{Dir: dir, Hypervisors: hvs, VMsPerHypervisor: vms, Binary: bin, Out: &out, Uplinks: "numbered"}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
@@ -100,6 +101,9 @@ func TestLabUpStatusDown(t *testing.T) {
 			}
 		}
 	}
+	if s.BGP && (!strings.Contains(txt, "== hypervisors' BGP sessions") || strings.Count(txt, "established") < 2*hvs) {
+		t.Errorf("status lacks the hypervisors' established sessions")
+	}
 	// Each ToR peers with every hypervisor and with the spine (the internet).
 	if strings.Count(txt, fmt.Sprintf("Total number of neighbors %d", hvs+1)) != 2 {
 		t.Errorf("want both ToRs with %d neighbours each in the BGP summaries", hvs+1)
@@ -120,6 +124,9 @@ func TestLabUpStatusDown(t *testing.T) {
 	}
 	t.Logf("floating IP ACTIVE: %v", fipActive)
 	mustOK := func(p Probe) bool {
+		if strings.HasSuffix(p.To, " v6") {
+			return s.BGP && s.Unnumbered // IPv6 crosses only an unnumbered fabric
+		}
 		return p.To == "gateway" || s.BGP && (p.From != "internet" || fipActive)
 	}
 	waitFor(ctx, 20*time.Second, "reachability", func() bool {

@@ -47,6 +47,10 @@ func Status(ctx context.Context, o Options, w io.Writer) error {
 	} else {
 		fmt.Fprintf(w, "agent BGP: OFF (%s)\n", s.BGPNote)
 	}
+	if s.Ctl != "" {
+		fmt.Fprintln(w, "\n== hypervisors' BGP sessions (API: /v2.0/agents)")
+		writeAgentSessions(ctx, w, s)
+	}
 	for _, tor := range s.Tors {
 		fmt.Fprintf(w, "\n== %s (%s, AS%d): show bgp summary\n", tor.Name, tor.NS, tor.ASN)
 		out, err := exec.CommandContext(ctx, "vtysh", "--vty_socket", tor.Dir, "-c", "show bgp summary").CombinedOutput()
@@ -60,6 +64,14 @@ func Status(ctx context.Context, o Options, w io.Writer) error {
 			fmt.Fprintf(w, "ip route: %v\n", err)
 		}
 		w.Write(out)
+		if s.Unnumbered {
+			fmt.Fprintf(w, "\n== %s: ip -6 route\n", tor.Name)
+			out, err = exec.CommandContext(ctx, "ip", "-n", tor.NS, "-6", "route").CombinedOutput()
+			if err != nil {
+				fmt.Fprintf(w, "ip -6 route: %v\n", err)
+			}
+			w.Write(out)
+		}
 	}
 	if s.Ctl != "" {
 		fmt.Fprintln(w, "\n== floating IPs (API)")
@@ -88,6 +100,11 @@ func Matrix(ctx context.Context, s *State) []Probe {
 		for _, b := range s.VMs {
 			if a.Name != b.Name {
 				ps = append(ps, Probe{From: a.Name, To: b.Name, Target: b.IP})
+			}
+		}
+		for _, b := range s.VMs {
+			if a.Name != b.Name && b.IP6 != "" {
+				ps = append(ps, Probe{From: a.Name, To: b.Name + " v6", Target: b.IP6})
 			}
 		}
 		ps = append(ps, Probe{From: a.Name, To: "gateway", Target: tenantGW})
@@ -123,6 +140,11 @@ func writeMatrix(w io.Writer, s *State, ps []Probe) {
 	cols := []string{}
 	for _, v := range s.VMs {
 		cols = append(cols, v.Name)
+	}
+	for _, v := range s.VMs {
+		if v.IP6 != "" {
+			cols = append(cols, v.Name+" v6")
+		}
 	}
 	cols = append(cols, "gateway", "internet")
 	cell := map[[2]string]string{}
@@ -170,4 +192,30 @@ func writeFIPs(ctx context.Context, w io.Writer, s *State) {
 		fm, _ := f.(map[string]any)
 		fmt.Fprintf(w, "%s -> %s (port %s): %s\n", str(fm["floating_ip_address"]), str(fm["fixed_ip_address"]), str(fm["port_id"]), str(fm["status"]))
 	}
+}
+
+// writeAgentSessions prints each agent's BGP sessions as it reports them.
+func writeAgentSessions(ctx context.Context, w io.Writer, s *State) {
+	code, m, err := newClient(s.Ctl).do(ctx, "GET", "/v2.0/agents", nil)
+	if err != nil || code != 200 {
+		fmt.Fprintf(w, "API: %d %v\n", code, err)
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "HOST\tALIVE\tUPLINK\tPEER\tSTATE\tUPTIME\tSENT\tRECEIVED\t")
+	ags, _ := m["agents"].([]any)
+	for _, a := range ags {
+		am, _ := a.(map[string]any)
+		conf, _ := am["configurations"].(map[string]any)
+		peers, _ := conf["bgp_peers"].([]any)
+		if len(peers) == 0 {
+			fmt.Fprintf(tw, "%s\t%v\t-\t-\t-\t-\t-\t-\t\n", str(am["host"]), am["alive"])
+		}
+		for _, p := range peers {
+			pm, _ := p.(map[string]any)
+			fmt.Fprintf(tw, "%s\t%v\t%v\t%v\t%v\t%v\t%v\t%v\t\n", str(am["host"]), am["alive"], pm["interface"], pm["peer"], pm["state"],
+				pm["uptime_seconds"], pm["prefixes_sent"], pm["prefixes_received"])
+		}
+	}
+	tw.Flush()
 }

@@ -64,7 +64,7 @@ func Up(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	s := &State{Prefix: prefix, Dir: o.Dir, CreatedDir: created, Resources: map[string]string{}}
+	s := &State{Prefix: prefix, Dir: o.Dir, CreatedDir: created, Resources: map[string]string{}, Unnumbered: o.Uplinks == "unnumbered"}
 	if err := s.save(); err != nil {
 		return err
 	}
@@ -188,7 +188,12 @@ func (u *upper) up() error {
 		}
 		for t, tor := range s.Tors {
 			ta, ha := torHVAddr(t+1, n)
-			if err := u.veth(tor.NS, hv.Name, ta+"/31", hv.NS, fmt.Sprintf("up%d", t+1), ha+"/31"); err != nil {
+			if s.Unnumbered {
+				ta, ha = "", "" // IPv6 link-local only
+			} else {
+				ta, ha = ta+"/31", ha+"/31"
+			}
+			if err := u.veth(tor.NS, hv.Name, ta, hv.NS, fmt.Sprintf("up%d", t+1), ha); err != nil {
 				return err
 			}
 		}
@@ -217,7 +222,8 @@ func (u *upper) up() error {
 	for _, ns := range routers {
 		if err := sysctl(ctx, ns, "net.ipv4.ip_forward", "1", "net.ipv4.conf.all.rp_filter", "0",
 			"net.ipv4.conf.default.rp_filter", "0", "net.ipv4.fib_multipath_hash_policy", "1",
-			"net.ipv4.conf.all.ignore_routes_with_linkdown", "1"); err != nil {
+			"net.ipv4.conf.all.ignore_routes_with_linkdown", "1", "net.ipv6.conf.all.forwarding", "1",
+			"net.ipv6.fib_multipath_hash_policy", "1", "net.ipv6.conf.all.ignore_routes_with_linkdown", "1"); err != nil {
 			return err
 		}
 	}
@@ -277,11 +283,18 @@ func (u *upper) startSpine() error {
 	if err := os.Chmod(dir, 0o777); err != nil { // FRR drops to user frr
 		return err
 	}
-	var nb strings.Builder
+	var nb, af6 strings.Builder
 	for t, tor := range s.Tors {
 		_, ta := inetTorAddr(t + 1)
-		fmt.Fprintf(&nb, " neighbor %s remote-as %d\n neighbor %s description %s\n neighbor %s timers connect 2\n neighbor %s advertisement-interval 0\n",
-			ta, tor.ASN, ta, tor.Name, ta, ta)
+		if s.Unnumbered {
+			ta = tor.Name // the spine's link to the ToR
+		}
+		fmt.Fprintf(&nb, "%s neighbor %s description %s\n neighbor %s timers connect 2\n neighbor %s advertisement-interval 0\n",
+			neighbor(ta, tor.ASN, s.Unnumbered), ta, tor.Name, ta, ta)
+		fmt.Fprintf(&af6, "  neighbor %s activate\n", ta)
+	}
+	if s.Unnumbered {
+		fmt.Fprintf(&nb, " address-family ipv6 unicast\n%s exit-address-family\n", af6.String())
 	}
 	zebra := fmt.Sprintf("hostname spine\nlog file %s/zebra.log\nno zebra nexthop kernel enable\n", dir)
 	bgpd := fmt.Sprintf("hostname spine\nlog file %s/bgpd.log\nrouter bgp %d\n bgp router-id 10.254.0.100\n no bgp ebgp-requires-policy\n bgp bestpath as-path multipath-relax\n timers bgp 3 9\n%s!\n", dir, spineASN, nb.String())
@@ -324,20 +337,31 @@ func (u *upper) startFRR(i int) error {
 	if err := os.Chmod(tor.Dir, 0o777); err != nil { // FRR drops to user frr
 		return err
 	}
-	var nb strings.Builder
-	var af strings.Builder
+	var nb, af, af6 strings.Builder
 	for n1, hv := range s.Hypervisors {
 		_, ha := torHVAddr(t, n1+1)
-		fmt.Fprintf(&nb, " neighbor %s remote-as %d\n neighbor %s description %s\n neighbor %s timers connect 2\n neighbor %s advertisement-interval 0\n",
-			ha, hv.ASN, ha, hv.Name, ha, ha)
+		if s.Unnumbered {
+			ha = hv.Name // the ToR's link to the hypervisor
+		}
+		fmt.Fprintf(&nb, "%s neighbor %s description %s\n neighbor %s timers connect 2\n neighbor %s advertisement-interval 0\n",
+			neighbor(ha, hv.ASN, s.Unnumbered), ha, hv.Name, ha, ha)
 		fmt.Fprintf(&af, "  neighbor %s default-originate\n", ha)
+		fmt.Fprintf(&af6, "  neighbor %s activate\n  neighbor %s default-originate\n", ha, ha)
 	}
 	// The internet is the fabric's spine: it learns every VM and floating
 	// /32 from both ToRs, so a ToR that loses a hypervisor link reroutes
 	// through the spine and the other ToR instead of looping.
 	ia, _ := inetTorAddr(t)
-	fmt.Fprintf(&nb, " neighbor %s remote-as %d\n neighbor %s description spine\n neighbor %s timers connect 2\n neighbor %s advertisement-interval 0\n",
-		ia, spineASN, ia, ia, ia)
+	if s.Unnumbered {
+		ia = "inet"
+	}
+	fmt.Fprintf(&nb, "%s neighbor %s description spine\n neighbor %s timers connect 2\n neighbor %s advertisement-interval 0\n",
+		neighbor(ia, spineASN, s.Unnumbered), ia, ia, ia)
+	fmt.Fprintf(&af6, "  neighbor %s activate\n", ia)
+	v6 := ""
+	if s.Unnumbered {
+		v6 = fmt.Sprintf(" address-family ipv6 unicast\n%s exit-address-family\n", af6.String())
+	}
 	zebra := fmt.Sprintf("hostname %s\nlog file %s/zebra.log\nno zebra nexthop kernel enable\n", tor.Name, tor.Dir)
 	bgpd := fmt.Sprintf(`hostname %s
 log file %s/bgpd.log
@@ -350,8 +374,8 @@ router bgp %d
  timers bgp 3 9
 %s address-family ipv4 unicast
 %s exit-address-family
-!
-`, tor.Name, tor.Dir, tor.ASN, t, nb.String(), af.String())
+%s!
+`, tor.Name, tor.Dir, tor.ASN, t, nb.String(), af.String(), v6)
 	for f, c := range map[string]string{"zebra.conf": zebra, "bgpd.conf": bgpd} {
 		if err := os.WriteFile(filepath.Join(tor.Dir, f), []byte(c), 0o644); err != nil {
 			return err
@@ -477,6 +501,9 @@ func (u *upper) startAgents() error {
 			args = append(args, "--bgp-asn", strconv.Itoa(hv.ASN), "--bgp-router-id", hv.Loopback)
 			for t, tor := range s.Tors {
 				ta, _ := torHVAddr(t+1, n)
+				if s.Unnumbered {
+					ta = "unnumbered"
+				}
 				args = append(args, "--uplink", fmt.Sprintf("up%d:%s:%d", t+1, ta, tor.ASN))
 			}
 		}
@@ -537,6 +564,12 @@ func (u *upper) topology() error {
 		return err
 	}
 	s.Resources["subnet"] = id(sub)
+	sub6, err := a.create(ctx, "subnets", "subnet", map[string]any{"network_id": id(net), "cidr": tenantCIDR6, "ip_version": 6,
+		"ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac", "name": "lab-tenant-v6"})
+	if err != nil {
+		return err
+	}
+	s.Resources["subnet6"] = id(sub6)
 	r, err := a.create(ctx, "routers", "router", map[string]any{"name": "lab-router", "external_gateway_info": map[string]any{"network_id": id(ext)}})
 	if err != nil {
 		return err
@@ -557,6 +590,10 @@ func (u *upper) topology() error {
 			return err
 		}
 	}
+	if _, err := a.create(ctx, "security-group-rules", "security_group_rule", map[string]any{"security_group_id": id(sg),
+		"direction": "ingress", "ethertype": "IPv6", "protocol": "ipv6-icmp", "remote_ip_prefix": "::/0"}); err != nil {
+		return err
+	}
 	if err := s.save(); err != nil {
 		return err
 	}
@@ -576,8 +613,14 @@ func (u *upper) topology() error {
 				return err
 			}
 			vm := VM{Name: name, HV: hv.Name, PortID: id(p), Tap: agentapi.TapName(id(p)), MAC: str(p["mac_address"])}
-			if ips, _ := p["fixed_ips"].([]any); len(ips) > 0 {
-				vm.IP = str(ips[0].(map[string]any)["ip_address"])
+			ips, _ := p["fixed_ips"].([]any)
+			for _, ip := range ips {
+				a := str(ip.(map[string]any)["ip_address"])
+				if strings.Contains(a, ":") {
+					vm.IP6 = a
+				} else if vm.IP == "" {
+					vm.IP = a
+				}
 			}
 			if vm.NS, err = u.addNS(name); err != nil {
 				return err
@@ -627,7 +670,7 @@ const udhcpcScript = `#!/bin/sh
 # udhcpc hook of spinel lab: configure eth0 and record the lease in $LEASE_FILE.
 case "$1" in
 bound|renew)
-  ip addr flush dev "$interface"
+  ip -4 addr flush dev "$interface"
   ip addr add "$ip/$mask" dev "$interface"
   [ -n "$mtu" ] && ip link set "$interface" mtu "$mtu"
   for r in $router; do ip route replace default via "$r" dev "$interface"; break; done
@@ -670,6 +713,10 @@ func (u *upper) summary() {
 		a2, _ := torHVAddr(2, n1+1)
 		_, h1 := torHVAddr(1, n1+1)
 		_, h2 := torHVAddr(2, n1+1)
+		if s.Unnumbered {
+			fmt.Fprintf(w, "  %-8s  %-14s AS%d lo %s, up1 and up2 unnumbered (IPv6 link-local), mgmt %s\n", hv.Name, hv.NS, hv.ASN, hv.Loopback, hv.MgmtIP)
+			continue
+		}
 		fmt.Fprintf(w, "  %-8s  %-14s AS%d lo %s, up1 %s (tor1 %s), up2 %s (tor2 %s), mgmt %s\n", hv.Name, hv.NS, hv.ASN, hv.Loopback, h1, a1, h2, a2, hv.MgmtIP)
 	}
 	fmt.Fprintf(w, "  server    %-14s API http://127.0.0.1:%d inside it (ip netns exec %s curl ...)\n", s.Ctl, apiPort, s.Ctl)
@@ -678,7 +725,7 @@ func (u *upper) summary() {
 		if vm.FloatingIP != "" {
 			f = ", floating " + vm.FloatingIP
 		}
-		fmt.Fprintf(w, "  %-8s  %-14s on %s, %s, tap %s%s\n", vm.Name, vm.NS, vm.HV, vm.IP, vm.Tap, f)
+		fmt.Fprintf(w, "  %-8s  %-14s on %s, %s %s, tap %s%s\n", vm.Name, vm.NS, vm.HV, vm.IP, vm.IP6, vm.Tap, f)
 	}
 	bgp := "on"
 	if !s.BGP {
@@ -694,4 +741,13 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// neighbor is an FRR neighbor statement: by address, or by interface for
+// an unnumbered session.
+func neighbor(peer string, asn int, unnumbered bool) string {
+	if unnumbered {
+		return fmt.Sprintf(" neighbor %s interface remote-as %d\n", peer, asn)
+	}
+	return fmt.Sprintf(" neighbor %s remote-as %d\n", peer, asn)
 }

@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/spinel-net/spinel/internal/lab"
 )
 
 // 1. Connectivity, ECMP defaults on the hypervisors, VM /32s on the ToRs.
@@ -50,8 +52,7 @@ func TestConnectivity(t *testing.T) {
 		out := sh(t, "ip", "-n", hv.NS, "-d", "route", "show", "default")
 		t.Logf("%s: ip -d route show default:\n%s", hv.Name, out)
 		proto, gws, ok := defaultRoute(e.hvs[n])
-		t1, _ := torHVAddr(1, n+1)
-		t2, _ := torHVAddr(2, n+1)
+		t1, t2 := "up1", "up2"
 		if !ok || proto != learnedProto || len(gws) != 2 || !(contains(gws, t1) && contains(gws, t2)) {
 			t.Errorf("%s default route: proto %d nexthops %v, want proto 251 via %s and %s", hv.Name, proto, gws, t1, t2)
 		}
@@ -62,7 +63,7 @@ func TestConnectivity(t *testing.T) {
 	for ti, tor := range e.s.Tors {
 		out := sh(t, "ip", "-n", tor.NS, "route")
 		for _, vm := range e.s.VMs {
-			_, want := torHVAddr(ti+1, hvIndex(vm.HV))
+			want := vm.HV // the ToR's link to the VM's hypervisor
 			gws, ok := routeGws(e.tors[ti], vm.IP+"/32")
 			if !ok || len(gws) != 1 || gws[0] != want {
 				t.Errorf("%s: %s/32 via %v (present %v), want via %s\n%s", tor.Name, vm.IP, gws, ok, want, out)
@@ -92,6 +93,70 @@ func pingOK(ns, dst string, d time.Duration) bool {
 			return false
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// 1b. IPv6 over the unnumbered fabric: the VMs take their SLAAC addresses
+// from the agents' router advertisements, each hypervisor has an IPv6 ECMP
+// default over both uplinks, each ToR has every VM's /128 via the VM's
+// hypervisor, and VMs on different hypervisors reach each other over IPv6.
+func TestIPv6(t *testing.T) {
+	e := fab(t)
+	if !e.s.Unnumbered {
+		t.Fatal("the fabric tests run on the default (unnumbered) lab")
+	}
+	vm1, vm2 := e.s.VMs[0], e.s.VMs[1]
+	for _, vm := range []lab.VM{vm1, vm2} {
+		if vm.IP6 == "" {
+			t.Fatalf("%s has no IPv6 address in the lab state: %+v", vm.Name, vm)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for !strings.Contains(inNS(t, vm.NS, "ip", "-6", "addr", "show", "dev", "eth0"), vm.IP6+"/64") {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: SLAAC address %s not configured:\n%s", vm.Name, vm.IP6, inNS(t, vm.NS, "ip", "-6", "addr"))
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	for n, hv := range e.s.Hypervisors {
+		var out string
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			out = sh(t, "ip", "-n", hv.NS, "-6", "route", "show", "default")
+			if strings.Contains(out, "proto 251") && strings.Contains(out, "dev up1") && strings.Contains(out, "dev up2") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("hv%d: no IPv6 ECMP default of protocol 251 over up1 and up2:\n%s", n+1, out)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	for ti, tor := range e.s.Tors {
+		for _, vm := range e.s.VMs {
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				devs, ok := routeGws(e.tors[ti], vm.IP6+"/128")
+				if ok && len(devs) == 1 && devs[0] == vm.HV {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: %s/128 via %v (present %v), want via %s\n%s", tor.Name, vm.IP6, devs, ok, vm.HV,
+						sh(t, "ip", "-n", tor.NS, "-6", "route"))
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+	}
+	for _, p := range []struct{ ns, dst, what string }{
+		{vm1.NS, vm2.IP6, vm1.Name + " -> " + vm2.Name + " (IPv6)"},
+		{vm2.NS, vm1.IP6, vm2.Name + " -> " + vm1.Name + " (IPv6)"},
+	} {
+		if !pingOK(p.ns, p.dst, 20*time.Second) {
+			t.Errorf("%s (%s): no reply", p.what, p.dst)
+		} else {
+			t.Logf("%s (%s): OK", p.what, p.dst)
+		}
 	}
 }
 
@@ -430,7 +495,7 @@ func waitEstablished(t *testing.T, e *env, n int, d time.Duration) time.Time {
 	for {
 		ok := true
 		for ti, tor := range e.s.Tors {
-			_, hvAddr := torHVAddr(ti+1, n)
+			hvAddr := e.torPeerKey(ti+1, n)
 			out, err := exec.Command("vtysh", "--vty_socket", tor.Dir, "-c", "show bgp summary json").Output()
 			var sum struct {
 				IPv4 struct {
@@ -468,13 +533,13 @@ func TestFloatingIPMove(t *testing.T) {
 	fip := net.ParseIP(vm1.FloatingIP)
 	nexthop := func(i int) string {
 		rs, err := e.tors[i].RouteGet(fip)
-		if err != nil || len(rs) == 0 || rs[0].Gw == nil {
+		if err != nil || len(rs) == 0 {
 			return ""
 		}
-		return rs[0].Gw.String()
+		return linkName(e.tors[i], rs[0].LinkIndex)
 	}
 	for i := range e.tors {
-		_, want := torHVAddr(i+1, hvIndex(vm1.HV))
+		want := vm1.HV
 		if nh := nexthop(i); nh != want {
 			t.Logf("before the move: tor%d routes %s via %q (want %s)", i+1, vm1.FloatingIP, nh, want)
 		}
@@ -488,7 +553,7 @@ func TestFloatingIPMove(t *testing.T) {
 	moved := [2]time.Duration{}
 	for time.Since(t0) < 10*time.Second && (moved[0] == 0 || moved[1] == 0) {
 		for i := range e.tors {
-			_, want := torHVAddr(i+1, hvIndex(vm2.HV))
+			want := vm2.HV
 			if moved[i] == 0 && nexthop(i) == want {
 				moved[i] = time.Since(t0)
 			}

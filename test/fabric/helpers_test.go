@@ -188,10 +188,14 @@ func dumpLogs(tb testing.TB, dir string) {
 
 // ---- addressing (internal/lab/up.go) ----
 
-// torHVAddr is the ToR's and the hypervisor's address on the /31 between
-// ToR t and hypervisor n (both 1-based).
-func torHVAddr(t, n int) (tor, hv string) {
-	return fmt.Sprintf("10.255.%d.%d", t, 2*n-2), fmt.Sprintf("10.255.%d.%d", t, 2*n-1)
+// torPeerKey is how ToR t's FRR names its session to hypervisor n (both
+// 1-based) in `show bgp summary json`: the hypervisor's address on the /31
+// between them, or the link's name when the fabric is unnumbered.
+func (e *env) torPeerKey(t, n int) string {
+	if e.s.Unnumbered {
+		return e.s.Hypervisors[n-1].Name
+	}
+	return fmt.Sprintf("10.255.%d.%d", t, 2*n-1)
 }
 
 // ---- commands ----
@@ -212,29 +216,41 @@ func inNS(tb testing.TB, ns string, args ...string) string {
 
 // ---- routes ----
 
-// routeGws returns the gateways of the route to exactly p in h's main table
-// (nil, false if there is none).
+// routeGws returns the nexthops of the route to exactly p in h's main
+// table, each named by its outgoing interface (the lab names a link after
+// the namespace at its other end, so this works for numbered and unnumbered
+// fabrics alike); nil, false if there is none.
 func routeGws(h *netlink.Handle, p string) ([]string, bool) {
 	_, dst, err := net.ParseCIDR(p)
 	if err != nil {
 		panic(err)
 	}
-	rs, err := h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Dst: dst, Table: syscall.RT_TABLE_MAIN}, netlink.RT_FILTER_DST|netlink.RT_FILTER_TABLE)
+	fam := netlink.FAMILY_V4
+	if dst.IP.To4() == nil {
+		fam = netlink.FAMILY_V6
+	}
+	rs, err := h.RouteListFiltered(fam, &netlink.Route{Dst: dst, Table: syscall.RT_TABLE_MAIN}, netlink.RT_FILTER_DST|netlink.RT_FILTER_TABLE)
 	if err != nil || len(rs) == 0 {
 		return nil, false
 	}
-	var gws []string
+	var devs []string
 	for _, r := range rs {
-		if r.Gw != nil {
-			gws = append(gws, r.Gw.String())
+		if len(r.MultiPath) == 0 {
+			devs = append(devs, linkName(h, r.LinkIndex))
 		}
 		for _, nh := range r.MultiPath {
-			if nh.Gw != nil {
-				gws = append(gws, nh.Gw.String())
-			}
+			devs = append(devs, linkName(h, nh.LinkIndex))
 		}
 	}
-	return gws, true
+	return devs, true
+}
+
+func linkName(h *netlink.Handle, index int) string {
+	l, err := h.LinkByIndex(index)
+	if err != nil {
+		return fmt.Sprintf("if%d", index)
+	}
+	return l.Attrs().Name
 }
 
 // hostRoutes returns the set of /32 destinations in h's main table.
@@ -254,7 +270,8 @@ func hostRoutes(h *netlink.Handle) (map[string]bool, error) {
 	return m, nil
 }
 
-// defaultRoute returns the default route of h: protocol and gateways.
+// defaultRoute returns the IPv4 default route of h: protocol and
+// nexthops, named by their outgoing interface (see routeGws).
 func defaultRoute(h *netlink.Handle) (netlink.RouteProtocol, []string, bool) {
 	rs, err := h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: syscall.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
 	if err != nil {
@@ -262,14 +279,14 @@ func defaultRoute(h *netlink.Handle) (netlink.RouteProtocol, []string, bool) {
 	}
 	for _, r := range rs {
 		if r.Dst == nil || r.Dst.IP.IsUnspecified() && func() bool { o, _ := r.Dst.Mask.Size(); return o == 0 }() {
-			var gws []string
-			if r.Gw != nil {
-				gws = append(gws, r.Gw.String())
+			var devs []string
+			if len(r.MultiPath) == 0 {
+				devs = append(devs, linkName(h, r.LinkIndex))
 			}
 			for _, nh := range r.MultiPath {
-				gws = append(gws, nh.Gw.String())
+				devs = append(devs, linkName(h, nh.LinkIndex))
 			}
-			return r.Protocol, gws, true
+			return r.Protocol, devs, true
 		}
 	}
 	return 0, nil, false
@@ -288,7 +305,7 @@ func (e *env) converged() (ok bool, why string) {
 	for t, h := range e.tors {
 		for _, vm := range e.s.VMs {
 			n := hvIndex(vm.HV)
-			_, want := torHVAddr(t+1, n)
+			want := e.s.Hypervisors[n-1].Name // the ToR's link to it
 			gws, found := routeGws(h, vm.IP+"/32")
 			if !found || len(gws) != 1 || gws[0] != want {
 				return false, fmt.Sprintf("tor%d %s/32: found=%v gws=%v want %s", t+1, vm.IP, found, gws, want)
@@ -417,11 +434,14 @@ func (c *apiClient) must(tb testing.TB, want int, method, path string, body any)
 
 func str(v any) string { s, _ := v.(string); return s }
 
-// portIP returns the first fixed IP of a port object.
+// portIP returns the first IPv4 fixed IP of a port object.
 func portIP(p map[string]any) string {
-	if ips, _ := p["fixed_ips"].([]any); len(ips) > 0 {
-		m, _ := ips[0].(map[string]any)
-		return str(m["ip_address"])
+	ips, _ := p["fixed_ips"].([]any)
+	for _, ip := range ips {
+		m, _ := ip.(map[string]any)
+		if a := str(m["ip_address"]); !strings.Contains(a, ":") {
+			return a
+		}
 	}
 	return ""
 }
