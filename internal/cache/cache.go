@@ -113,8 +113,10 @@ func (c *Cache) kindList() []*Kind {
 }
 
 // Event is a change to a resource seen by the cache. Old is nil for a
-// creation, New is nil for a deletion. After a reload every resource is
-// reported again with Old nil.
+// creation, New is nil for a deletion. After a reload (the first load, or
+// a reload because the watch fell behind compaction) every resource is
+// reported again with Old nil, and every resource that vanished since the
+// previous load is reported deleted.
 type Event struct {
 	Kind     string
 	Old, New model.Object
@@ -142,21 +144,38 @@ func (c *Cache) publish(evs []Event) {
 // Ready is closed once the initial load is complete.
 func (c *Cache) Ready() <-chan struct{} { return c.ready }
 
-// Run loads everything and follows the watch until ctx ends, reloading
-// after compaction or a broken watch. It returns only when ctx is done.
+// Run loads everything and follows the watch until ctx ends. When the
+// watch breaks (its etcd member died, lost its leader, the connection
+// dropped) it resumes from the last revision it applied, so no event is
+// missed or applied twice; only if that revision has been compacted away
+// does it reload everything. It returns only when ctx is done.
 func (c *Cache) Run(ctx context.Context) error {
 	backoff := 100 * time.Millisecond
+	loaded := false
 	for {
-		rev, err := c.load(ctx)
-		if err == nil {
-			c.readyOnce.Do(func() { close(c.ready) })
-			backoff = 100 * time.Millisecond
+		var err error
+		if !loaded {
+			var rev int64
+			if rev, err = c.load(ctx); err == nil {
+				loaded = true
+				c.readyOnce.Do(func() { close(c.ready) })
+				err = c.watch(ctx, rev)
+			}
+		} else {
+			rev := c.Rev()
+			c.log.Info("watch cache resuming", "rev", rev)
 			err = c.watch(ctx, rev)
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		c.log.Warn("watch cache restarting", "err", err)
+		if errors.Is(err, rpctypes.ErrCompacted) {
+			loaded = false
+		}
+		if errors.Is(err, errProgressed) {
+			backoff = 100 * time.Millisecond
+		}
+		c.log.Warn("watch cache restarting", "err", err, "reload", !loaded)
 		select {
 		case <-time.After(backoff):
 		case <-ctx.Done():
@@ -165,6 +184,10 @@ func (c *Cache) Run(ctx context.Context) error {
 		backoff = min(backoff*2, 5*time.Second)
 	}
 }
+
+// errProgressed marks a watch that broke after delivering something, so
+// the next attempt starts with a short backoff again.
+var errProgressed = errors.New("cache: watch broke after making progress")
 
 // load reads every key under the prefix at one revision, in pages.
 func (c *Cache) load(ctx context.Context) (int64, error) {
@@ -193,12 +216,24 @@ func (c *Cache) load(ctx context.Context) (int64, error) {
 		key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}
 	c.mu.Lock()
+	old := c.kinds
 	c.reset(c.kindList())
 	var evs []Event
 	for _, e := range all {
 		if ev, ok := c.put(string(e.key), e.val, e.mod); ok {
 			evs = append(evs, ev)
 		}
+	}
+	// Resources gone since the previous load (deleted while the watch was
+	// away and their events compacted) are reported as deleted.
+	for name, okd := range old {
+		kd := c.kinds[name]
+		okd.byID.Ascend(func(e *Entry) bool {
+			if _, still := kd.byID.Get(e); !still {
+				evs = append(evs, Event{Kind: name, Old: e.Obj})
+			}
+			return true
+		})
 	}
 	c.advance(rev)
 	c.synced = true
@@ -208,10 +243,21 @@ func (c *Cache) load(ctx context.Context) (int64, error) {
 	return rev, nil
 }
 
+// watch follows etcd from revision rev+1. Every response advances the
+// cache to the revision it proves complete: the last event's revision
+// (etcd may stamp a batch of a catching-up watch with a later header
+// revision while more events follow) or a progress notification's header.
 func (c *Cache) watch(ctx context.Context, rev int64) error {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
 	wch := c.cli.Watch(wctx, c.prefix+"/", clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
+	progressed := false
+	broke := func(err error) error {
+		if progressed {
+			return fmt.Errorf("%w: %w", errProgressed, err)
+		}
+		return err
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -220,14 +266,24 @@ func (c *Cache) watch(ctx context.Context, rev int64) error {
 			_ = c.cli.RequestProgress(wctx)
 		case resp, ok := <-wch:
 			if !ok {
-				return errors.New("cache: watch closed")
+				return broke(errors.New("cache: watch closed"))
 			}
 			if err := resp.Err(); err != nil {
 				if errors.Is(err, rpctypes.ErrCompacted) {
 					return fmt.Errorf("cache: watch compacted at %d: %w", resp.CompactRevision, err)
 				}
-				return fmt.Errorf("cache: watch: %w", err)
+				return broke(fmt.Errorf("cache: watch: %w", err))
 			}
+			var done int64
+			switch {
+			case len(resp.Events) > 0:
+				done = resp.Events[len(resp.Events)-1].Kv.ModRevision
+			case resp.IsProgressNotify():
+				done = resp.Header.Revision
+			default:
+				continue
+			}
+			progressed = true
 			c.mu.Lock()
 			var evs []Event
 			for _, ev := range resp.Events {
@@ -242,7 +298,7 @@ func (c *Cache) watch(ctx context.Context, rev int64) error {
 					evs = append(evs, e)
 				}
 			}
-			c.advance(resp.Header.Revision)
+			c.advance(done)
 			c.mu.Unlock()
 			c.publish(evs)
 		}
