@@ -34,6 +34,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spinel-net/spinel/internal/l3"
@@ -80,6 +81,7 @@ type Driver struct {
 
 	mu     sync.Mutex
 	resync func()
+	conns  atomic.Int64 // connections made (OnConnect calls)
 
 	idxMu    sync.Mutex
 	idx      map[string][]ovsdb.UUID // Logical_Router name -> rows
@@ -96,7 +98,8 @@ var (
 var errUnreachable = errors.New("the OVN northbound database is unreachable (reconnecting)")
 
 // pollInterval is how often the driver checks that the client is still
-// connected (the client reports connections, not disconnections).
+// connected, besides checking at every change of the replica (which the
+// client signals when the connection is lost).
 const pollInterval = 200 * time.Millisecond
 
 // New returns a driver writing through nb. It starts monitoring the router
@@ -117,6 +120,7 @@ func New(ctx context.Context, nb NB, opts Options) (*Driver, error) {
 	d := &Driver{nb: nb, cache: cache, chassis: opts.GatewayChassis, timeout: opts.Timeout,
 		log: log.With("driver", Name), idxDirty: true}
 	nb.OnConnect(func() {
+		d.conns.Add(1)
 		d.markDirty()
 		d.log.Info("northbound database connected: resyncing every ovn router")
 		d.requestResync()
@@ -126,24 +130,33 @@ func New(ctx context.Context, nb NB, opts Options) (*Driver, error) {
 }
 
 // watch keeps the name index fresh and resyncs every router when the
-// connection drops, so that they turn ERROR.
+// connection drops, so that they turn ERROR. A connection counts as lost
+// when the client is seen disconnected after an OnConnect not yet
+// accounted for, so that even a connection too short to be seen up is
+// noticed.
 func (d *Driver) watch(ctx context.Context) {
 	t := time.NewTicker(pollInterval)
 	defer t.Stop()
-	up := d.nb.Connected()
+	var handled int64
+	check := func() {
+		if d.nb.Connected() && d.cache.Synced() {
+			return
+		}
+		if n := d.conns.Load(); n > handled {
+			handled = n
+			d.log.Warn("northbound database connection lost: ovn routers are ERROR until it is back")
+			d.requestResync()
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-d.cache.Changed():
 			d.markDirty()
+			check()
 		case <-t.C:
-			now := d.nb.Connected()
-			if up && !now {
-				d.log.Warn("northbound database connection lost: ovn routers are ERROR until it is back")
-				d.requestResync()
-			}
-			up = now
+			check()
 		}
 	}
 }
