@@ -69,6 +69,9 @@ type Firewall struct {
 
 // ApplyStats describes the last Apply.
 type ApplyStats struct {
+	// Revoked counts the port addresses whose conntrack entries were
+	// deleted because the Apply took permission away.
+	Revoked  int
 	Resynced bool          // the kernel's state was read back first
 	Messages int           // netlink messages in the transaction (0: nothing sent)
 	Ops      []string      // what the transaction did, one line per step
@@ -171,8 +174,19 @@ func (f *Firewall) Apply(ports []agentapi.Port, groups []agentapi.SecurityGroup)
 			return fmt.Errorf("firewall: transaction of %d messages: %w", b.msgs, firstError(err))
 		}
 	}
+	revoked := revokedAddrs(cur, want, ports, groups)
 	f.cur = want
-	f.stats = ApplyStats{Resynced: resynced, Messages: b.msgs, Ops: b.ops, Took: time.Since(start), Sent: sent}
+	if len(revoked) > 0 {
+		n, err := f.forgetFlows(revoked)
+		if err != nil {
+			// The rules are in place; flows admitted earlier live on until
+			// they end. Not a reason to fail the Apply.
+			f.log.Warn("firewall: forgetting revoked flows", "addresses", len(revoked), "err", err)
+		} else {
+			f.log.Info("firewall: permission revoked, conntrack entries deleted", "addresses", len(revoked), "entries", n)
+		}
+	}
+	f.stats = ApplyStats{Resynced: resynced, Messages: b.msgs, Ops: b.ops, Took: time.Since(start), Sent: sent, Revoked: len(revoked)}
 	if b.msgs > 0 || resynced {
 		f.log.Info("firewall: applied", "ports", len(ports), "groups", len(groups),
 			"messages", b.msgs, "steps", len(b.ops), "resynced", resynced, "took", f.stats.Took)

@@ -153,13 +153,24 @@ func TestSecurityGroupICMPRule(t *testing.T) {
 	withICMP.Rules = append(slices.Clone(server.Rules), agentapi.Rule{ID: "icmp", Direction: "ingress", Ethertype: "IPv4", Protocol: ptr("icmp")})
 	st := mustApply(t, f, ports, []agentapi.SecurityGroup{client, withICMP})
 	t.Logf("adding the rule: %d messages: %v", st.Messages, st.Ops)
-	if !l.pinger(v1).pingOK("10.0.0.12") {
+	if st.Revoked != 0 {
+		t.Errorf("adding a rule revoked %d addresses' flows", st.Revoked)
+	}
+	p := l.pinger(v1)
+	if !p.pingOK("10.0.0.12") {
 		t.Fatal("ping failed with an ingress icmp rule")
 	}
-	mustApply(t, f, ports, []agentapi.SecurityGroup{client, server})
-	// A new echo id: the old one's conntrack entry is still established.
+	st = mustApply(t, f, ports, []agentapi.SecurityGroup{client, server})
+	if st.Revoked != 1 {
+		t.Errorf("removing the rule revoked %d addresses' flows, want 1 (vm2's)", st.Revoked)
+	}
 	if l.pinger(v1).ping("10.0.0.12", 1, dropWait) {
 		t.Error("ping still got through after the icmp rule was removed")
+	}
+	// The same echo id: its conntrack entry was established while the rule
+	// existed, and must not outlive it.
+	if p.ping("10.0.0.12", 2000, dropWait) {
+		t.Error("the flow admitted by the removed rule still gets through (stale conntrack entry)")
 	}
 }
 
