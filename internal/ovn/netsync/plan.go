@@ -41,7 +41,7 @@ type actual struct {
 	ls        map[ovsdb.UUID]*nb.LogicalSwitch
 	lspByName map[string]*nb.LogicalSwitchPort
 	lspByID   map[ovsdb.UUID]*nb.LogicalSwitchPort
-	lspOwner  map[ovsdb.UUID]ovsdb.UUID // switch port -> its switch
+	lspOwner  map[ovsdb.UUID]ovsdb.UUID    // switch port -> its switch
 	dhcp      map[string][]*nb.DHCPOptions // owned subnet options, by subnet id
 	pgs       map[string]*nb.PortGroup     // by name
 	acls      map[ovsdb.UUID]*nb.ACL
