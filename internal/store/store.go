@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -88,6 +89,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 		cfg.Identity, _ = os.Hostname()
 	}
 	s := &Store{prefix: cfg.Prefix, identity: cfg.Identity, log: log}
+	if len(cfg.Endpoints) > 0 && (cfg.InitialCluster != "" || len(cfg.ListenClientURLs) > 0 || cfg.ListenClient != "") {
+		return nil, errors.New("store: --etcd-endpoints (an external cluster) and the embedded member's --etcd-initial-cluster or --etcd-listen-client-urls exclude each other")
+	}
 	if len(cfg.Endpoints) == 0 {
 		if err := s.startEmbedded(ctx, cfg); err != nil {
 			return nil, err
