@@ -16,12 +16,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/spinel-net/spinel/internal/auth"
 	"github.com/spinel-net/spinel/internal/neutron"
+	"github.com/spinel-net/spinel/internal/requestid"
 	"github.com/spinel-net/spinel/internal/service"
 )
 
@@ -40,6 +40,15 @@ type Server struct {
 	latency *prometheus.HistogramVec
 
 	agentTokens auth.AgentTokens
+	limiter     RateLimiter
+	exemptAdmin bool
+	accessLog   bool
+}
+
+// RateLimiter admits requests per key (the caller's project id); when it
+// refuses, retryAfter says when to come back.
+type RateLimiter interface {
+	Allow(key string) (ok bool, retryAfter time.Duration)
 }
 
 // Options are the server's optional collaborators.
@@ -50,11 +59,19 @@ type Options struct {
 	Registry *prometheus.Registry
 	// AgentTokens authenticates agents on /agent/v1 (no secret: refused).
 	AgentTokens auth.AgentTokens
+	// RateLimiter, if set, limits authenticated API requests per project:
+	// over the limit they get 429 with Retry-After.
+	RateLimiter RateLimiter
+	// RateLimitExemptAdmin lets admin identities bypass RateLimiter.
+	RateLimitExemptAdmin bool
+	// AccessLog logs one line per API request at Info (otherwise Debug).
+	AccessLog bool
 }
 
 // New returns the API handler.
 func New(svc *service.Service, a auth.Authenticator, log *slog.Logger, o Options) *Server {
-	s := &Server{svc: svc, auth: a, log: log, mux: http.NewServeMux(), ready: o.Ready, reg: o.Registry, agentTokens: o.AgentTokens}
+	s := &Server{svc: svc, auth: a, log: log, mux: http.NewServeMux(), ready: o.Ready, reg: o.Registry, agentTokens: o.AgentTokens,
+		limiter: o.RateLimiter, exemptAdmin: o.RateLimitExemptAdmin, accessLog: o.AccessLog}
 	if s.ready == nil {
 		s.ready = func() bool { return true }
 	}
@@ -101,7 +118,8 @@ func (s *Server) routes() {
 	})
 }
 
-// handle registers an API route: authenticated, measured, errors mapped.
+// handle registers an API route: request id, authenticated, rate limited,
+// measured, access-logged, errors mapped.
 func (s *Server) handle(pattern string, h func(http.ResponseWriter, *http.Request) error) {
 	route := pattern
 	if _, p, ok := strings.Cut(pattern, " "); ok {
@@ -110,15 +128,20 @@ func (s *Server) handle(pattern string, h func(http.ResponseWriter, *http.Reques
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
-		reqID := "req-" + uuid.NewString()
+		reqID := requestid.New()
 		rw.Header().Set("X-Openstack-Request-Id", reqID)
-		log := s.log.With("request_id", reqID)
+		r = r.WithContext(requestid.With(r.Context(), reqID))
+		log := s.log.With(requestid.Key, reqID)
+		var id *auth.Identity
 		err := func() error {
 			if pattern == "GET /{$}" {
 				return h(rw, r) // the versions document needs no identity
 			}
-			id, err := s.auth.Authenticate(r)
-			if err != nil {
+			var err error
+			if id, err = s.auth.Authenticate(r); err != nil {
+				return err
+			}
+			if err := s.rateLimit(id); err != nil {
 				return err
 			}
 			r = r.WithContext(auth.With(r.Context(), id))
@@ -130,9 +153,47 @@ func (s *Server) handle(pattern string, h func(http.ResponseWriter, *http.Reques
 		d := time.Since(start)
 		s.reqs.WithLabelValues(route, r.Method, strconv.Itoa(rw.code)).Inc()
 		s.latency.WithLabelValues(route, r.Method).Observe(d.Seconds())
-		log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rw.code, "duration_ms", float64(d.Microseconds())/1000)
+		level := slog.LevelDebug
+		if s.accessLog {
+			level = slog.LevelInfo
+		}
+		if log.Enabled(r.Context(), level) {
+			var project, user string
+			if id != nil {
+				project, user = id.ProjectID, id.UserID
+			}
+			log.Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.Path, "status", rw.code,
+				"duration_ms", float64(d.Microseconds())/1000, "project_id", project, "user_id", user, "remote", r.RemoteAddr)
+		}
 	})
 }
+
+// rateLimit applies the per-project rate limit to id.
+func (s *Server) rateLimit(id *auth.Identity) error {
+	if s.limiter == nil || (id.Admin && s.exemptAdmin) {
+		return nil
+	}
+	ok, retry := s.limiter.Allow(id.ProjectID)
+	if ok {
+		return nil
+	}
+	secs := int((retry + time.Second - 1) / time.Second)
+	return &headerError{
+		err: neutron.Newf(http.StatusTooManyRequests, "HTTPTooManyRequests",
+			"Too many requests: project %s is over its request rate limit; retry after %d seconds.", id.ProjectID, max(secs, 1)),
+		header: http.Header{"Retry-After": {strconv.Itoa(max(secs, 1))}},
+	}
+}
+
+// headerError is an error whose response carries extra headers.
+type headerError struct {
+	err    *neutron.Error
+	header http.Header
+}
+
+func (e *headerError) Error() string               { return e.err.Error() }
+func (e *headerError) Unwrap() error               { return e.err }
+func (e *headerError) ResponseHeader() http.Header { return e.header }
 
 // ServeHTTP implements http.Handler. A ".json" suffix on the path, which
 // old Neutron clients send, is accepted and ignored.
@@ -167,6 +228,14 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, log *slog.Lo
 	}
 	if e.Status >= 500 {
 		log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", e.Status, "err", err)
+	}
+	// Errors may ask for headers: WWW-Authenticate on a 401 from Keystone
+	// authentication, Retry-After on a 429.
+	var he interface{ ResponseHeader() http.Header }
+	if errors.As(err, &he) {
+		for k, v := range he.ResponseHeader() {
+			w.Header()[http.CanonicalHeaderKey(k)] = v
+		}
 	}
 	writeJSON(w, e.Status, map[string]any{"NeutronError": map[string]string{"type": e.Type, "message": e.Message, "detail": e.Detail}})
 }

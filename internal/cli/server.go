@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/spinel-net/spinel/internal/auth"
 	"github.com/spinel-net/spinel/internal/config"
 	"github.com/spinel-net/spinel/internal/l3"
 	l3ovn "github.com/spinel-net/spinel/internal/l3/ovn"
@@ -25,6 +26,7 @@ func newServerCmd() *cobra.Command {
 		providers             []string
 		gatewayChassis        []string
 	)
+	var checkConfig bool
 	def := service.DefaultConfig()
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -71,6 +73,13 @@ environment, which wins over the file.`,
 				}
 				cfg.Service.DefaultQuotas[k] = v
 			}
+			if checkConfig {
+				if err := server.Check(cfg); err != nil {
+					return fmt.Errorf("configuration invalid:\n%w", err)
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), "configuration OK")
+				return nil
+			}
 			return server.Run(cmd.Context(), cfg, log)
 		},
 	}
@@ -101,6 +110,21 @@ environment, which wins over the file.`,
 	f.StringVar(&cfg.ExternalSecret, "external-driver-secret", "", "HMAC secret of the external L3 driver for profiles without their own")
 	f.StringVar(&cfg.OVNNBConnection, "ovn-nb-connection", "", "OVN northbound database, unix:PATH or tcp:HOST:PORT (comma-separated for a cluster); enables the ovn backends")
 	f.StringSliceVar(&gatewayChassis, "ovn-gateway-chassis", nil, "gateway chassis of ovn routers, name[:priority] (highest first when no priority is given); two or more make every ovn router HA")
+	f.StringVar(&cfg.Auth, "auth", server.AuthNoAuth, "authentication: noauth (trust X-Project-Id/X-Roles) or keystone (X-Auth-Token validated by Keystone v3)")
+	f.StringVar(&cfg.Keystone.URL, "keystone-url", "", "Keystone's public endpoint, e.g. http://keystone:5000/v3 (--auth keystone)")
+	f.StringVar(&cfg.Keystone.Username, "keystone-username", "", "spinel's service user in Keystone (needs the service or admin role in its project)")
+	f.StringVar(&cfg.Keystone.Password, "keystone-password", "", "password of the service user (prefer SPINEL_KEYSTONE_PASSWORD or the config file)")
+	f.StringVar(&cfg.Keystone.ProjectName, "keystone-project", "service", "project of the service user's token")
+	f.StringVar(&cfg.Keystone.UserDomainName, "keystone-user-domain", "Default", "domain of the service user")
+	f.StringVar(&cfg.Keystone.ProjectDomainName, "keystone-project-domain", "Default", "domain of the service user's project")
+	f.DurationVar(&cfg.Keystone.CacheTime, "token-cache-time", auth.DefaultTokenCacheTime, "how long a validated token is trusted without asking Keystone again (never past its expiry; a revoked token keeps working this long; 0 disables the cache)")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (chain) of the API: serve HTTPS")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+	f.Float64Var(&cfg.RateLimit, "rate-limit", 0, "API requests per second allowed per project, sustained (0: no limit); over it: 429 with Retry-After")
+	f.IntVar(&cfg.RateBurst, "rate-burst", 0, "API requests a project may make at once (default: --rate-limit, at least 1)")
+	f.BoolVar(&cfg.RateLimitExemptAdmin, "rate-limit-exempt-admin", false, "admin requests bypass --rate-limit")
+	f.BoolVar(&cfg.AccessLog, "access-log", false, "log every API request at info level (method, path, status, duration, project, user, request id)")
+	f.BoolVar(&checkConfig, "check-config", false, "validate the configuration (flags, environment, file, TLS files, Keystone settings) and exit: 0 and \"configuration OK\", or 1 and the errors; opens neither etcd nor a port")
 	f.MarkHidden("etcd-unsafe-no-fsync")
 	return cmd
 }

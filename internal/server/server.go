@@ -23,6 +23,7 @@ import (
 	"github.com/spinel-net/spinel/internal/l3/reconciler"
 	"github.com/spinel-net/spinel/internal/l3/routed"
 	"github.com/spinel-net/spinel/internal/ovsdb"
+	"github.com/spinel-net/spinel/internal/requestid"
 	"github.com/spinel-net/spinel/internal/service"
 	"github.com/spinel-net/spinel/internal/store"
 )
@@ -49,6 +50,21 @@ type Config struct {
 	// OVNGatewayChassis are the chassis the gateways of ovn routers are
 	// scheduled to, with their priorities.
 	OVNGatewayChassis []l3ovn.GatewayChassis
+
+	// Auth is AuthNoAuth (also when empty) or AuthKeystone.
+	Auth string
+	// Keystone configures AuthKeystone (its Log is set by Run).
+	Keystone auth.KeystoneConfig
+	// TLSCert and TLSKey (PEM files), if set, make the API serve HTTPS.
+	TLSCert, TLSKey string
+	// RateLimit is the sustained API requests per second allowed per
+	// project (0: no limit); RateBurst the burst (default: RateLimit).
+	RateLimit float64
+	RateBurst int
+	// RateLimitExemptAdmin exempts admin identities from the rate limit.
+	RateLimitExemptAdmin bool
+	// AccessLog logs one line per API request at Info level.
+	AccessLog bool
 }
 
 // Run serves the API until ctx is cancelled, then shuts down cleanly:
@@ -58,6 +74,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		// The watch cache is most of the heap and lives long: collect at
 		// 50% growth rather than 100% to keep the resident set small.
 		debug.SetGCPercent(50)
+	}
+	// Every line logged with a request's context names its request id.
+	log = slog.New(requestid.Handler(log.Handler()))
+	authn, err := newAuthenticator(cfg, log)
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	tlsConf, err := tlsConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
 	}
 	st, err := store.Open(ctx, cfg.Store, log)
 	if err != nil {
@@ -115,16 +141,23 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		st.RunElected(cacheCtx, "l3-reconciler", log, rec.Run)
 	}()
 	defer func() { stopCache(); <-recDone }()
-	api := apiserver.New(svc, auth.NoAuth{AdminProject: cfg.NoAuthProject}, log, apiserver.Options{
-		Ready: ready.Load, AgentTokens: auth.AgentTokens{Secret: []byte(cfg.AgentSecret)}})
+	api := apiserver.New(svc, authn, log, apiserver.Options{
+		Ready: ready.Load, AgentTokens: auth.AgentTokens{Secret: []byte(cfg.AgentSecret)},
+		RateLimiter: rateLimiter(cfg), RateLimitExemptAdmin: cfg.RateLimitExemptAdmin, AccessLog: cfg.AccessLog})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
-	hs := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	hs := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, TLSConfig: tlsConf}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() {
+		if tlsConf != nil {
+			errc <- hs.ServeTLS(ln, "", "") // the certificate is in TLSConfig
+			return
+		}
+		errc <- hs.Serve(ln)
+	}()
 	ready.Store(true)
 	log.Info("spinel server ready", "listen", ln.Addr().String(), "etcd", etcdDesc(cfg.Store))
 	if cfg.OnListen != nil {

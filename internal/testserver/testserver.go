@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spinel-net/spinel/internal/auth"
 	"github.com/spinel-net/spinel/internal/server"
 	"github.com/spinel-net/spinel/internal/service"
 	"github.com/spinel-net/spinel/internal/store"
@@ -26,6 +27,15 @@ type Server struct {
 
 // Option changes the server's configuration before it starts.
 type Option func(*server.Config)
+
+// WithKeystone makes the server authenticate with Keystone under kc
+// (keystonetest.Keystone.AuthConfig gives one for a test Keystone).
+func WithKeystone(kc auth.KeystoneConfig) Option {
+	return func(c *server.Config) {
+		c.Auth = server.AuthKeystone
+		c.Keystone = kc
+	}
+}
 
 // Start runs a server for the duration of t. Set SPINEL_TEST_LOG=1 to see
 // its logs. etcd does not fsync unless SPINEL_TEST_FSYNC=1 (benchmarks
@@ -55,6 +65,9 @@ func Start(t testing.TB, opts ...Option) *Server {
 	select {
 	case a := <-addr:
 		s.URL = "http://" + a.String()
+		if cfg.TLSCert != "" {
+			s.URL = "https://" + a.String()
+		}
 	case err := <-s.done:
 		cancel()
 		t.Fatalf("test server did not start: %v", err)
