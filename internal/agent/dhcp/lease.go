@@ -1,7 +1,6 @@
 package dhcp
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 
+	"github.com/spinel-net/spinel/internal/agent/dhcp/tapnet"
 	"github.com/spinel-net/spinel/internal/agentapi"
 )
 
@@ -29,9 +29,12 @@ type lease struct {
 	routes dhcpv4.Routes
 }
 
+// PortID makes lease a tapnet.Answer.
+func (l *lease) PortID() string { return l.portID }
+
 // errNoDHCP means that the port has no IPv4 address on a subnet with DHCP
 // enabled: there is nothing to serve on its tap.
-var errNoDHCP = errors.New("no IPv4 fixed IP on a DHCP-enabled subnet")
+var errNoDHCP = fmt.Errorf("no IPv4 fixed IP on a DHCP-enabled subnet: %w", tapnet.ErrNotServed)
 
 // defaultMetadataIP is the address of the metadata service.
 var defaultMetadataIP = netip.AddrFrom4([4]byte{169, 254, 169, 254})

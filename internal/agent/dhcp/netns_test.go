@@ -165,9 +165,8 @@ func (tb *testbed) setPorts(t *testing.T, ports ...agentapi.Port) {
 }
 
 func (tb *testbed) listener(tap string) *listener {
-	tb.srv.mu.Lock()
-	defer tb.srv.mu.Unlock()
-	return tb.srv.taps[tap]
+	ln, _ := tb.srv.lns.Running(tap)
+	return ln
 }
 
 // The client scripts write the environment the client passes them to
@@ -513,8 +512,10 @@ func TestSetPortsNoTaps(t *testing.T) {
 	if ids := mapsKeys(ready); !slices.Equal(ids, []string{"v6-only"}) {
 		t.Errorf("ready %v", ids)
 	}
-	if len(srv.taps) != 0 {
-		t.Errorf("listeners %v", srv.taps)
+	for _, tap := range []string{p.Tap, v6.Tap, bad.Tap} {
+		if _, ok := srv.lns.Running(tap); ok {
+			t.Errorf("listener on %s", tap)
+		}
 	}
 	srv.Close()
 	if err := srv.SetPorts(nil); err == nil {

@@ -400,19 +400,3 @@ func TestAnswerSize(t *testing.T) {
 		t.Errorf("249 dropped though the client accepts 1500 bytes")
 	}
 }
-
-func TestBucket(t *testing.T) {
-	b := bucket{rate: 10, burst: 3}
-	now := time.Unix(1000, 0)
-	for i := range 3 {
-		if !b.allow(now) {
-			t.Fatalf("request %d refused within the burst", i)
-		}
-	}
-	if b.allow(now) {
-		t.Fatal("burst exceeded")
-	}
-	if !b.allow(now.Add(100 * time.Millisecond)) {
-		t.Fatal("no refill")
-	}
-}

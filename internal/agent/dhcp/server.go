@@ -32,7 +32,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -64,11 +63,7 @@ type Config struct {
 type Server struct {
 	cfg Config
 	log *slog.Logger
-
-	mu     sync.Mutex
-	taps   map[string]*listener // by tap name
-	ready  map[string]bool      // port ids fully served by the last SetPorts
-	closed bool
+	lns *tapnet.Listeners[*lease, *listener]
 }
 
 // listener serves one tap.
@@ -78,7 +73,7 @@ type listener struct {
 	conn    *net.UDPConn
 	send    *tapnet.Sender
 	lease   atomic.Pointer[lease]
-	limit   bucket
+	limit   tapnet.Bucket
 	done    chan struct{}
 }
 
@@ -93,107 +88,24 @@ func New(cfg Config, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Server{cfg: cfg, log: log.With("component", "dhcp4"),
-		taps: map[string]*listener{}, ready: map[string]bool{}}
+	s := &Server{cfg: cfg, log: log.With("component", "dhcp4")}
+	s.lns = tapnet.NewListeners(s.log, s.start)
+	return s
 }
 
-// SetPorts makes ports the complete set of ports served (level-triggered).
-// It starts a listener on the tap of each port that has an IPv4 address
-// on a DHCP-enabled subnet and whose tap exists, stops the listeners of
-// ports no longer in the set (or whose tap is gone), restarts a listener
-// whose tap was re-created, and swaps the answers of the other ports in
-// place. Call it again when a tap appears. The error joins the problems
-// of individual ports; the other ports are served regardless.
+// SetPorts makes ports the complete set of ports served (level-triggered,
+// see tapnet.Listeners.Sync): a listener on the tap of each port that has
+// an IPv4 address on a DHCP-enabled subnet. Call it again when a tap
+// appears. The error joins the problems of individual ports; the other
+// ports are served regardless.
 func (s *Server) SetPorts(ports []agentapi.Port) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return errors.New("dhcp: server closed")
-	}
-
-	var errs []error
-	ready := map[string]bool{}
-	want := map[string]*lease{}
-	for i := range ports {
-		p := &ports[i]
-		l, err := buildLease(&s.cfg, p)
-		if errors.Is(err, errNoDHCP) {
-			ready[p.ID] = true // nothing to serve
-			continue
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("port %s: %w", p.ID, err))
-			continue
-		}
-		tap := tapOf(p)
-		if other, dup := want[tap]; dup {
-			errs = append(errs, fmt.Errorf("port %s: tap %s is already port %s's", p.ID, tap, other.portID))
-			continue
-		}
-		want[tap] = l
-	}
-
-	for tap, ln := range s.taps {
-		if _, ok := want[tap]; !ok {
-			s.stop(ln)
-		}
-	}
-	if len(want) == 0 {
-		s.ready = ready
-		return errors.Join(errs...)
-	}
-
-	ifaces, err := net.Interfaces()
-	if err != nil {
-		errs = append(errs, fmt.Errorf("list interfaces: %w", err))
-		s.ready = ready
-		return errors.Join(errs...)
-	}
-	index := make(map[string]int, len(ifaces))
-	for _, ifc := range ifaces {
-		index[ifc.Name] = ifc.Index
-	}
-
-	for tap, l := range want {
-		ln := s.taps[tap]
-		idx, ok := index[tap]
-		switch {
-		case !ok:
-			if ln != nil {
-				s.log.Info("tap gone, stopping listener", "tap", tap, "port", l.portID)
-				s.stop(ln)
-			}
-			continue
-		case ln != nil && ln.ifindex == idx:
-			if old := ln.lease.Swap(l); old.portID != l.portID {
-				s.log.Info("tap now serves another port", "tap", tap, "port", l.portID, "was", old.portID)
-			}
-			ready[l.portID] = true
-			continue
-		case ln != nil:
-			s.log.Info("tap re-created, restarting listener", "tap", tap, "port", l.portID)
-			s.stop(ln)
-		}
-		ln, err := s.start(tap, idx, l)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("port %s: tap %s: %w", l.portID, tap, err))
-			continue
-		}
-		s.taps[tap] = ln
-		ready[l.portID] = true
-	}
-	s.ready = ready
-	return errors.Join(errs...)
+	_, err := s.Apply(&agentapi.State{Ports: ports})
+	return err
 }
 
 // Close stops every listener. The server cannot be used afterwards.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
-	for _, ln := range s.taps {
-		s.stop(ln)
-	}
+	s.lns.Close()
 	return nil
 }
 
@@ -204,21 +116,21 @@ func (s *Server) Name() string { return "dhcp4" }
 // DHCPv4: ports served on their tap, and ports without an IPv4 address on
 // a DHCP-enabled subnet.
 func (s *Server) Apply(st *agentapi.State) (map[string]bool, error) {
-	err := s.SetPorts(st.Ports)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ready := make(map[string]bool, len(s.ready))
-	for id := range s.ready {
-		ready[id] = true
+	ready, err := s.lns.Sync(st.Ports, func(p *agentapi.Port) (*lease, error) { return buildLease(&s.cfg, p) })
+	if err != nil {
+		return ready, fmt.Errorf("dhcp: %w", err)
 	}
-	return ready, err
+	return ready, nil
 }
 
-func tapOf(p *agentapi.Port) string {
-	if p.Tap != "" {
-		return p.Tap
-	}
-	return agentapi.TapName(p.ID)
+// Swap and Stop make listener a tapnet.Listener.
+func (ln *listener) Swap(l *lease) *lease { return ln.lease.Swap(l) }
+
+// Stop closes the listener's sockets and waits for its goroutine.
+func (ln *listener) Stop() {
+	ln.conn.Close()
+	<-ln.done
+	ln.send.Close()
 }
 
 // start opens the sockets of a tap on the calling thread and serves them.
@@ -233,20 +145,11 @@ func (s *Server) start(tap string, ifindex int, l *lease) (*listener, error) {
 		return nil, err
 	}
 	ln := &listener{tap: tap, ifindex: ifindex, conn: conn, send: snd,
-		limit: bucket{rate: 10, burst: 30}, done: make(chan struct{})}
+		limit: tapnet.Bucket{Rate: 10, Burst: 30}, done: make(chan struct{})}
 	ln.lease.Store(l)
 	go s.serve(ln)
 	s.log.Info("serving", "tap", tap, "ifindex", ifindex, "port", l.portID, "ip", l.ip)
 	return ln, nil
-}
-
-// stop closes a listener and waits for its goroutine; must hold mu.
-func (s *Server) stop(ln *listener) {
-	ln.conn.Close()
-	<-ln.done
-	ln.send.Close()
-	delete(s.taps, ln.tap)
-	s.log.Info("stopped", "tap", ln.tap)
 }
 
 func (s *Server) serve(ln *listener) {
@@ -262,7 +165,7 @@ func (s *Server) serve(ln *listener) {
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
-		if !ln.limit.allow(time.Now()) {
+		if !ln.limit.Allow(time.Now()) {
 			s.log.Debug("rate limited", "tap", ln.tap)
 			continue
 		}
@@ -308,26 +211,4 @@ func (s *Server) handle(ln *listener, pkt []byte, from netip.AddrPort) {
 	}
 	log.Log(context.Background(), lvl, "answered", "request", mt.String(), "reply", r.msg.MessageType().String(),
 		"yiaddr", r.msg.YourIPAddr.String(), "to", r.dstIP, "why", r.msg.Message())
-}
-
-// bucket is a token bucket: rate tokens a second, at most burst. A guest
-// cannot make the agent spend more than that on its DHCP.
-type bucket struct {
-	rate, burst float64
-	tokens      float64
-	last        time.Time
-}
-
-func (b *bucket) allow(now time.Time) bool {
-	if b.last.IsZero() {
-		b.tokens = b.burst
-	} else {
-		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-	}
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
 }

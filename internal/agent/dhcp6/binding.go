@@ -2,7 +2,6 @@ package dhcp6
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -13,6 +12,7 @@ import (
 	"github.com/insomniacslk/dhcp/iana"
 	"github.com/insomniacslk/dhcp/rfc1035label"
 
+	"github.com/spinel-net/spinel/internal/agent/dhcp/tapnet"
 	"github.com/spinel-net/spinel/internal/agentapi"
 )
 
@@ -33,8 +33,11 @@ type binding struct {
 }
 
 // errNoDHCP6 means that the port has no IPv6 subnet with DHCP enabled and
+// PortID makes binding a tapnet.Answer.
+func (b *binding) PortID() string { return b.portID }
+
 // a DHCPv6 address mode: there is nothing to serve on its tap.
-var errNoDHCP6 = errors.New("no DHCP-enabled IPv6 subnet in a dhcpv6 address mode")
+var errNoDHCP6 = fmt.Errorf("no DHCP-enabled IPv6 subnet in a dhcpv6 address mode: %w", tapnet.ErrNotServed)
 
 // buildBinding computes the answers for port p.
 func buildBinding(cfg *Config, p *agentapi.Port) (*binding, error) {

@@ -29,7 +29,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -67,11 +66,7 @@ type Config struct {
 type Server struct {
 	cfg Config
 	log *slog.Logger
-
-	mu     sync.Mutex
-	taps   map[string]*listener // by tap name
-	ready  map[string]bool      // port ids fully served by the last SetPorts
-	closed bool
+	lns *tapnet.Listeners[*binding, *listener]
 }
 
 // listener serves one tap.
@@ -80,7 +75,7 @@ type listener struct {
 	ifindex int
 	conn    *net.UDPConn
 	binding atomic.Pointer[binding]
-	limit   bucket
+	limit   tapnet.Bucket
 	done    chan struct{}
 }
 
@@ -102,107 +97,24 @@ func New(cfg Config, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Server{cfg: cfg, log: log.With("component", "dhcp6"),
-		taps: map[string]*listener{}, ready: map[string]bool{}}
+	s := &Server{cfg: cfg, log: log.With("component", "dhcp6")}
+	s.lns = tapnet.NewListeners(s.log, s.start)
+	return s
 }
 
-// SetPorts makes ports the complete set of ports served (level-triggered).
-// It starts a listener on the tap of each port that has a DHCP-enabled
-// IPv6 subnet in a dhcpv6 address mode and whose tap exists, stops the
-// listeners of ports no longer in the set (or whose tap is gone), restarts
-// a listener whose tap was re-created, and swaps the answers of the other
-// ports in place. Call it again when a tap appears. The error joins the
-// problems of individual ports; the other ports are served regardless.
+// SetPorts makes ports the complete set of ports served (level-triggered,
+// see tapnet.Listeners.Sync): a listener on the tap of each port that has
+// a DHCP-enabled IPv6 subnet in a dhcpv6 address mode. Call it again when
+// a tap appears. The error joins the problems of individual ports; the
+// other ports are served regardless.
 func (s *Server) SetPorts(ports []agentapi.Port) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return errors.New("dhcp6: server closed")
-	}
-
-	var errs []error
-	ready := map[string]bool{}
-	want := map[string]*binding{}
-	for i := range ports {
-		p := &ports[i]
-		b, err := buildBinding(&s.cfg, p)
-		if errors.Is(err, errNoDHCP6) {
-			ready[p.ID] = true // nothing to serve
-			continue
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("port %s: %w", p.ID, err))
-			continue
-		}
-		tap := tapOf(p)
-		if other, dup := want[tap]; dup {
-			errs = append(errs, fmt.Errorf("port %s: tap %s is already port %s's", p.ID, tap, other.portID))
-			continue
-		}
-		want[tap] = b
-	}
-
-	for tap, ln := range s.taps {
-		if _, ok := want[tap]; !ok {
-			s.stop(ln)
-		}
-	}
-	if len(want) == 0 {
-		s.ready = ready
-		return errors.Join(errs...)
-	}
-
-	ifaces, err := net.Interfaces()
-	if err != nil {
-		errs = append(errs, fmt.Errorf("list interfaces: %w", err))
-		s.ready = ready
-		return errors.Join(errs...)
-	}
-	index := make(map[string]int, len(ifaces))
-	for _, ifc := range ifaces {
-		index[ifc.Name] = ifc.Index
-	}
-
-	for tap, b := range want {
-		ln := s.taps[tap]
-		idx, ok := index[tap]
-		switch {
-		case !ok:
-			if ln != nil {
-				s.log.Info("tap gone, stopping listener", "tap", tap, "port", b.portID)
-				s.stop(ln)
-			}
-			continue
-		case ln != nil && ln.ifindex == idx:
-			if old := ln.binding.Swap(b); old.portID != b.portID {
-				s.log.Info("tap now serves another port", "tap", tap, "port", b.portID, "was", old.portID)
-			}
-			ready[b.portID] = true
-			continue
-		case ln != nil:
-			s.log.Info("tap re-created, restarting listener", "tap", tap, "port", b.portID)
-			s.stop(ln)
-		}
-		ln, err := s.start(tap, idx, b)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("port %s: tap %s: %w", b.portID, tap, err))
-			continue
-		}
-		s.taps[tap] = ln
-		ready[b.portID] = true
-	}
-	s.ready = ready
-	return errors.Join(errs...)
+	_, err := s.Apply(&agentapi.State{Ports: ports})
+	return err
 }
 
 // Close stops every listener. The server cannot be used afterwards.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
-	for _, ln := range s.taps {
-		s.stop(ln)
-	}
+	s.lns.Close()
 	return nil
 }
 
@@ -213,21 +125,20 @@ func (s *Server) Name() string { return "dhcp6" }
 // DHCPv6: ports served on their tap, and ports without a DHCP-enabled
 // IPv6 subnet in a dhcpv6 address mode.
 func (s *Server) Apply(st *agentapi.State) (map[string]bool, error) {
-	err := s.SetPorts(st.Ports)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ready := make(map[string]bool, len(s.ready))
-	for id := range s.ready {
-		ready[id] = true
+	ready, err := s.lns.Sync(st.Ports, func(p *agentapi.Port) (*binding, error) { return buildBinding(&s.cfg, p) })
+	if err != nil {
+		return ready, fmt.Errorf("dhcp6: %w", err)
 	}
-	return ready, err
+	return ready, nil
 }
 
-func tapOf(p *agentapi.Port) string {
-	if p.Tap != "" {
-		return p.Tap
-	}
-	return agentapi.TapName(p.ID)
+// Swap and Stop make listener a tapnet.Listener.
+func (ln *listener) Swap(b *binding) *binding { return ln.binding.Swap(b) }
+
+// Stop closes the listener's socket and waits for its goroutine.
+func (ln *listener) Stop() {
+	ln.conn.Close()
+	<-ln.done
 }
 
 // start opens the socket of a tap on the calling thread and serves it.
@@ -243,19 +154,11 @@ func (s *Server) start(tap string, ifindex int, b *binding) (*listener, error) {
 		return nil, fmt.Errorf("join %s: %w", allDHCPServers, err)
 	}
 	ln := &listener{tap: tap, ifindex: ifindex, conn: conn,
-		limit: bucket{rate: 10, burst: 30}, done: make(chan struct{})}
+		limit: tapnet.Bucket{Rate: 10, Burst: 30}, done: make(chan struct{})}
 	ln.binding.Store(b)
 	go s.serve(ln)
 	s.log.Info("serving", "tap", tap, "ifindex", ifindex, "port", b.portID, "addresses", b.addrs)
 	return ln, nil
-}
-
-// stop closes a listener and waits for its goroutine; must hold mu.
-func (s *Server) stop(ln *listener) {
-	ln.conn.Close()
-	<-ln.done
-	delete(s.taps, ln.tap)
-	s.log.Info("stopped", "tap", ln.tap)
 }
 
 func (s *Server) serve(ln *listener) {
@@ -271,7 +174,7 @@ func (s *Server) serve(ln *listener) {
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
-		if !ln.limit.allow(time.Now()) {
+		if !ln.limit.Allow(time.Now()) {
 			s.log.Debug("rate limited", "tap", ln.tap)
 			continue
 		}
@@ -326,26 +229,4 @@ func (s *Server) handle(ln *listener, pkt []byte, from netip.AddrPort) {
 	}
 	log.Log(context.Background(), lvl, "answered", "request", mt.String(), "reply", r.MessageType.String(),
 		"addresses", b.addrs, "status", status)
-}
-
-// bucket is a token bucket: rate tokens a second, at most burst. A guest
-// cannot make the agent spend more than that on its DHCPv6.
-type bucket struct {
-	rate, burst float64
-	tokens      float64
-	last        time.Time
-}
-
-func (b *bucket) allow(now time.Time) bool {
-	if b.last.IsZero() {
-		b.tokens = b.burst
-	} else {
-		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-	}
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
 }

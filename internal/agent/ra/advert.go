@@ -2,13 +2,13 @@ package ra
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"slices"
 	"time"
 
+	"github.com/spinel-net/spinel/internal/agent/dhcp/tapnet"
 	"github.com/spinel-net/spinel/internal/agentapi"
 )
 
@@ -56,9 +56,12 @@ type prefix struct {
 	autonomous bool // A: the guest forms an address from it (SLAAC)
 }
 
+// PortID makes advert a tapnet.Answer.
+func (a *advert) PortID() string { return a.portID }
+
 // errNoRA means that no IPv6 subnet of the port has ipv6_ra_mode set:
 // routers are announced by someone else, or not at all, as in Neutron.
-var errNoRA = errors.New("no IPv6 subnet with ipv6_ra_mode")
+var errNoRA = fmt.Errorf("no IPv6 subnet with ipv6_ra_mode: %w", tapnet.ErrNotServed)
 
 // buildAdvert computes the advertisement for port p.
 func buildAdvert(cfg *Config, p *agentapi.Port) (*advert, error) {

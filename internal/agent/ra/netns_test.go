@@ -168,9 +168,8 @@ func (tb *testbed) setPorts(t *testing.T, ports ...agentapi.Port) {
 }
 
 func (tb *testbed) listener(tap string) *listener {
-	tb.srv.mu.Lock()
-	defer tb.srv.mu.Unlock()
-	return tb.srv.taps[tap]
+	ln, _ := tb.srv.lns.Running(tap)
+	return ln
 }
 
 func port(id string, v *vm, subnets ...agentapi.Subnet) agentapi.Port {

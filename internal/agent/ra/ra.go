@@ -48,6 +48,7 @@ import (
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 
+	"github.com/spinel-net/spinel/internal/agent/dhcp/tapnet"
 	"github.com/spinel-net/spinel/internal/agentapi"
 )
 
@@ -131,10 +132,7 @@ type Server struct {
 	nlMu sync.Mutex
 	nl   *netlink.Handle
 
-	mu     sync.Mutex
-	taps   map[string]*listener // by tap name
-	ready  map[string]bool      // port ids fully served by the last SetPorts
-	closed bool
+	lns *tapnet.Listeners[*advert, *listener]
 
 	sent, solicitations, sendErrors atomic.Uint64
 }
@@ -158,124 +156,25 @@ func New(cfg Config, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Server{cfg: cfg, log: log.With("component", "ra"),
-		taps: map[string]*listener{}, ready: map[string]bool{}}
+	s := &Server{cfg: cfg, log: log.With("component", "ra")}
+	s.lns = tapnet.NewListeners(s.log, s.start)
+	return s
 }
 
-// SetPorts makes ports the complete set of ports served (level-triggered).
-// It starts a listener on the tap of each port that has an IPv6 subnet
-// with ipv6_ra_mode set and whose tap exists, stops the listeners of
-// ports no longer in the set (or whose tap is gone), restarts a listener
-// whose tap was re-created, and swaps the advertisements of the other
-// ports in place, advertising at once when one changed. Call it again
-// when a tap appears. The error joins the problems of individual ports;
-// the other ports are served regardless.
+// SetPorts makes ports the complete set of ports served (level-triggered,
+// see tapnet.Listeners.Sync): a listener on the tap of each port that has
+// an IPv6 subnet with ipv6_ra_mode set; a port whose advertisement changed
+// is advertised to at once. Call it again when a tap appears. The error
+// joins the problems of individual ports; the other ports are served
+// regardless.
 func (s *Server) SetPorts(ports []agentapi.Port) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return errors.New("ra: server closed")
-	}
-	if s.nl == nil {
-		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-		if err != nil {
-			return fmt.Errorf("ra: netlink: %w", err)
-		}
-		s.nl = h
-	}
-
-	var errs []error
-	ready := map[string]bool{}
-	want := map[string]*advert{}
-	for i := range ports {
-		p := &ports[i]
-		a, err := buildAdvert(&s.cfg, p)
-		if errors.Is(err, errNoRA) {
-			ready[p.ID] = true // nothing to announce
-			continue
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("port %s: %w", p.ID, err))
-			continue
-		}
-		tap := tapOf(p)
-		if other, dup := want[tap]; dup {
-			errs = append(errs, fmt.Errorf("port %s: tap %s is already port %s's", p.ID, tap, other.portID))
-			continue
-		}
-		want[tap] = a
-	}
-
-	for tap, ln := range s.taps {
-		if _, ok := want[tap]; !ok {
-			s.stop(ln)
-		}
-	}
-	if len(want) == 0 {
-		s.ready = ready
-		return errors.Join(errs...)
-	}
-
-	s.nlMu.Lock()
-	links, err := s.nl.LinkList()
-	s.nlMu.Unlock()
-	if err != nil {
-		errs = append(errs, fmt.Errorf("list links: %w", err))
-		s.ready = ready
-		return errors.Join(errs...)
-	}
-	index := make(map[string]int, len(links))
-	for _, l := range links {
-		index[l.Attrs().Name] = l.Attrs().Index
-	}
-
-	for tap, a := range want {
-		ln := s.taps[tap]
-		idx, ok := index[tap]
-		switch {
-		case !ok:
-			if ln != nil {
-				s.log.Info("tap gone, stopping listener", "tap", tap, "port", a.portID)
-				s.stop(ln)
-			}
-			continue
-		case ln != nil && ln.ifindex == idx:
-			old := ln.ad.Swap(a)
-			if old.portID != a.portID {
-				s.log.Info("tap now serves another port", "tap", tap, "port", a.portID, "was", old.portID)
-			}
-			if string(old.body) != string(a.body) {
-				select {
-				case ln.changed <- struct{}{}:
-				default:
-				}
-			}
-			ready[a.portID] = true
-			continue
-		case ln != nil:
-			s.log.Info("tap re-created, restarting listener", "tap", tap, "port", a.portID)
-			s.stop(ln)
-		}
-		ln, err := s.start(tap, idx, a)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("port %s: tap %s: %w", a.portID, tap, err))
-			continue
-		}
-		s.taps[tap] = ln
-		ready[a.portID] = true
-	}
-	s.ready = ready
-	return errors.Join(errs...)
+	_, err := s.Apply(&agentapi.State{Ports: ports})
+	return err
 }
 
 // Close stops every listener. The server cannot be used afterwards.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
-	for _, ln := range s.taps {
-		s.stop(ln)
-	}
+	s.lns.Close()
 	s.nlMu.Lock()
 	defer s.nlMu.Unlock()
 	if s.nl != nil {
@@ -292,26 +191,26 @@ func (s *Server) Name() string { return "ra" }
 // router advertisements: ports whose tap has a listener, and ports
 // without an IPv6 subnet with ipv6_ra_mode set.
 func (s *Server) Apply(st *agentapi.State) (map[string]bool, error) {
-	err := s.SetPorts(st.Ports)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ready := make(map[string]bool, len(s.ready))
-	for id := range s.ready {
-		ready[id] = true
+	s.nlMu.Lock()
+	if s.nl == nil {
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+		if err != nil {
+			s.nlMu.Unlock()
+			return nil, fmt.Errorf("ra: netlink: %w", err)
+		}
+		s.nl = h
 	}
-	return ready, err
+	s.nlMu.Unlock()
+	ready, err := s.lns.Sync(st.Ports, func(p *agentapi.Port) (*advert, error) { return buildAdvert(&s.cfg, p) })
+	if err != nil {
+		return ready, fmt.Errorf("ra: %w", err)
+	}
+	return ready, nil
 }
 
 // Stats returns the counters.
 func (s *Server) Stats() Stats {
 	return Stats{Sent: s.sent.Load(), Solicitations: s.solicitations.Load(), SendErrors: s.sendErrors.Load()}
-}
-
-func tapOf(p *agentapi.Port) string {
-	if p.Tap != "" {
-		return p.Tap
-	}
-	return agentapi.TapName(p.ID)
 }
 
 var (
@@ -379,13 +278,24 @@ func (s *Server) start(tap string, ifindex int, a *advert) (*listener, error) {
 	return ln, nil
 }
 
-// stop closes a listener and waits for its goroutines; must hold mu.
-func (s *Server) stop(ln *listener) {
+// Swap makes listener a tapnet.Listener: it serves a from now on, and
+// advertises at once if what it announces changed.
+func (ln *listener) Swap(a *advert) *advert {
+	old := ln.ad.Swap(a)
+	if string(old.body) != string(a.body) {
+		select {
+		case ln.changed <- struct{}{}:
+		default:
+		}
+	}
+	return old
+}
+
+// Stop closes the listener's socket and waits for its goroutines.
+func (ln *listener) Stop() {
 	close(ln.stop)
 	ln.conn.Close()
 	ln.wg.Wait()
-	delete(s.taps, ln.tap)
-	s.log.Info("stopped", "tap", ln.tap)
 }
 
 // receive passes valid router solicitations on to advertise.

@@ -1,7 +1,8 @@
-// Package tapnet holds the per-tap transport shared by the agent's guest
-// services (DHCPv4 now; DHCPv6 and router advertisements later): a UDP
-// socket bound to one device, and a link-layer sender that writes complete
-// IP packets to a given MAC on that device.
+// Package tapnet holds what the agent's per-tap guest services (DHCPv4,
+// DHCPv6, router advertisements) share: Listeners, which keeps one
+// listener per tap in step with the ports to serve; a UDP socket bound to
+// one device; and a link-layer sender that writes complete IP packets to a
+// given MAC on that device.
 //
 // Spinel's taps carry no IP address (the gateway addresses live as /32s
 // on lo), so a server on a tap cannot rely on the kernel to pick a source
