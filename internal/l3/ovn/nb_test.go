@@ -335,8 +335,8 @@ func TestUnreachableAndWipe(t *testing.T) {
 		t.Error("Delete with NB down succeeded")
 	}
 
-	e.o.NB.Wipe(t) // restarts it empty
 	e.drainResync()
+	e.o.NB.Wipe(t) // restarts it empty
 	e.waitResync("after reconnecting")
 	e.sync(fixture())
 	wantLines(t, "routers restored", e.nbctl("--bare", "--columns=name", "list", "Logical_Router"), "neutron-r1")
