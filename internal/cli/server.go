@@ -109,6 +109,7 @@ environment, which wins over the file.`,
 	f.StringVar(&cfg.AgentSecret, "agent-secret", "", "secret from which per-host agent tokens derive (spinel agent-token); without it agents are refused")
 	f.StringVar(&cfg.ExternalSecret, "external-driver-secret", "", "HMAC secret of the external L3 driver for profiles without their own")
 	f.StringVar(&cfg.OVNNBConnection, "ovn-nb-connection", "", "OVN northbound database, unix:PATH or tcp:HOST:PORT (comma-separated for a cluster); enables the ovn backends")
+	f.StringVar(&cfg.OVNSBConnection, "ovn-sb-connection", "", "OVN southbound database (with --ovn-nb-connection): ports of ovn networks then bind only to hosts with an OVN chassis")
 	f.StringSliceVar(&gatewayChassis, "ovn-gateway-chassis", nil, "gateway chassis of ovn routers, name[:priority] (highest first when no priority is given); two or more make every ovn router HA")
 	f.StringVar(&cfg.Auth, "auth", server.AuthNoAuth, "authentication: noauth (trust X-Project-Id/X-Roles) or keystone (X-Auth-Token validated by Keystone v3)")
 	f.StringVar(&cfg.Keystone.URL, "keystone-url", "", "Keystone's public endpoint, e.g. http://keystone:5000/v3 (--auth keystone)")

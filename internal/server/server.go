@@ -22,6 +22,8 @@ import (
 	l3ovn "github.com/spinel-net/spinel/internal/l3/ovn"
 	"github.com/spinel-net/spinel/internal/l3/reconciler"
 	"github.com/spinel-net/spinel/internal/l3/routed"
+	"github.com/spinel-net/spinel/internal/ovn/chassis"
+	"github.com/spinel-net/spinel/internal/ovn/netsync"
 	"github.com/spinel-net/spinel/internal/ovsdb"
 	"github.com/spinel-net/spinel/internal/requestid"
 	"github.com/spinel-net/spinel/internal/service"
@@ -50,6 +52,10 @@ type Config struct {
 	// OVNGatewayChassis are the chassis the gateways of ovn routers are
 	// scheduled to, with their priorities.
 	OVNGatewayChassis []l3ovn.GatewayChassis
+	// OVNSBConnection is OVN's southbound database (needs OVNNBConnection);
+	// with it, ports of ovn networks bind only to hosts with an OVN
+	// chassis, without it to any host.
+	OVNSBConnection string
 
 	// Auth is AuthNoAuth (also when empty) or AuthKeystone.
 	Auth string
@@ -104,10 +110,32 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	var ready atomic.Bool
 	drivers := map[string]l3.Driver{}
-	svc := service.New(cfg.Service, st, c, log, service.WithDrivers(drivers))
+	svcOpts := []service.Option{service.WithDrivers(drivers)}
+	if cfg.OVNSBConnection != "" && cfg.OVNNBConnection == "" {
+		return errors.New("server: --ovn-sb-connection needs --ovn-nb-connection")
+	}
+	if cfg.OVNNBConnection != "" {
+		// Ports of geneve, vlan and flat networks bind with vif_type ovs.
+		var hostOK func(string) bool
+		if cfg.OVNSBConnection != "" {
+			sb, err := ovsdb.Dial(cfg.OVNSBConnection, ovsdb.Options{Logger: log.With("component", "ovn-sb")})
+			if err != nil {
+				return fmt.Errorf("server: --ovn-sb-connection: %w", err)
+			}
+			defer sb.Close()
+			hosts, err := chassis.Watch(cacheCtx, sb)
+			if err != nil {
+				return fmt.Errorf("server: %w", err)
+			}
+			hostOK = hosts.Has
+		}
+		svcOpts = append(svcOpts, service.WithOVN(hostOK))
+	}
+	svc := service.New(cfg.Service, st, c, log, svcOpts...)
 	drivers["routed"] = routed.New(svc)
 	drivers[external.Name] = external.New(external.Options{Secret: cfg.ExternalSecret, Log: log})
 	var nb *ovsdb.Client
+	var netSync *netsync.Syncer
 	if cfg.OVNNBConnection != "" {
 		if nb, err = ovsdb.Dial(cfg.OVNNBConnection, ovsdb.Options{Logger: log.With("component", "ovn-nb")}); err != nil {
 			return fmt.Errorf("server: --ovn-nb-connection: %w", err)
@@ -118,6 +146,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return fmt.Errorf("server: %w", err)
 		}
 		drivers[l3ovn.Name] = d
+		// The ovn network backend: switches, ports, DHCP and security groups.
+		netSync = netsync.New(nb, netsync.CacheSource(c), netsync.Config{BaseMAC: cfg.Service.BaseMAC, Log: log.With("component", "ovn-netsync")})
+		netSync.Watch(c)
 	}
 	for name, d := range cfg.ExtraDrivers {
 		drivers[name] = d
@@ -141,6 +172,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		st.RunElected(cacheCtx, "l3-reconciler", log, rec.Run)
 	}()
 	defer func() { stopCache(); <-recDone }()
+	if netSync != nil {
+		// The ovn network backend is singleton work as well.
+		syncDone := make(chan struct{})
+		go func() {
+			defer close(syncDone)
+			st.RunElected(cacheCtx, "ovn-netsync", log, netSync.Run)
+		}()
+		defer func() { stopCache(); <-syncDone }()
+	}
 	api := apiserver.New(svc, authn, log, apiserver.Options{
 		Ready: ready.Load, AgentTokens: auth.AgentTokens{Secret: []byte(cfg.AgentSecret)},
 		RateLimiter: rateLimiter(cfg), RateLimitExemptAdmin: cfg.RateLimitExemptAdmin, AccessLog: cfg.AccessLog})

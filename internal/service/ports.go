@@ -254,9 +254,31 @@ func validateAddressPairs(p *model.Port) error {
 // the host's spinel agent routes.
 const VIFTypeTap = "tap"
 
+// VIFTypeOVS is the binding of ports of ovn networks: an interface of the
+// host's OVS integration bridge, which ovn-controller programs.
+const VIFTypeOVS = "ovs"
+
+// ovnNetworkTypes are the network types the ovn backend serves.
+var ovnNetworkTypes = []string{"geneve", "vlan", "flat"}
+
+// ovnBinding is the ovn network backend's binding rule.
+type ovnBinding struct{ hostOK func(host string) bool }
+
+func (b *ovnBinding) serves(host string) bool { return b.hostOK == nil || b.hostOK(host) }
+
+// WithOVN enables binding for the ovn network backend: ports of geneve,
+// vlan and flat networks bind with binding:vif_type ovs on hosts for which
+// hostOK reports an OVN chassis (nil: on every host), as Neutron's OVN
+// driver binds them.
+func WithOVN(hostOK func(host string) bool) Option {
+	return func(s *Service) { s.ovn = &ovnBinding{hostOK: hostOK} }
+}
+
 // bindPort computes binding:vif_type and binding:vif_details. A port of a
-// routed network binds to a host whose spinel agent is alive and enabled;
-// otherwise (and for network types no backend serves yet) it fails to bind.
+// routed network binds to a host whose spinel agent is alive and enabled; a
+// port of an ovn network (with the ovn backend configured) to a host with
+// an OVN chassis; otherwise (and for network types no backend serves) it
+// fails to bind.
 func (s *Service) bindPort(n *model.Network, p *model.Port) {
 	switch {
 	case p.HostID == "":
@@ -264,6 +286,9 @@ func (s *Service) bindPort(n *model.Network, p *model.Port) {
 	case n.NetworkType == "routed" && !isL3Port(p.DeviceOwner) && s.hostServes(p.HostID):
 		p.VIFType = VIFTypeTap
 		p.VIFDetails = map[string]any{"port_filter": true, "tap_mac_address": agentapi.HostMAC}
+	case s.ovn != nil && slices.Contains(ovnNetworkTypes, n.NetworkType) && !isL3Port(p.DeviceOwner) && s.ovn.serves(p.HostID):
+		p.VIFType = VIFTypeOVS
+		p.VIFDetails = map[string]any{"port_filter": true, "connectivity": "l2"}
 	default:
 		p.VIFType, p.VIFDetails = "binding_failed", map[string]any{}
 	}

@@ -78,6 +78,7 @@ type Service struct {
 	kinds   map[string]*Resource
 	drivers map[string]l3.Driver // L3 flavor drivers by driver name
 	hosts   hostWatch
+	ovn     *ovnBinding // set when the ovn network backend is configured
 
 	mu      sync.Mutex
 	pending map[string]bool       // claim keys reserved by requests in flight here

@@ -28,6 +28,14 @@ type Server struct {
 // Option changes the server's configuration before it starts.
 type Option func(*server.Config)
 
+// WithOVN enables the ovn backends (network backend and L3 driver) against
+// a test OVN (package ovntest): the northbound database at nb and, unless
+// sb is empty, the southbound one (ports then bind only to hosts with a
+// chassis there).
+func WithOVN(nb, sb string) Option {
+	return func(c *server.Config) { c.OVNNBConnection, c.OVNSBConnection = nb, sb }
+}
+
 // WithKeystone makes the server authenticate with Keystone under kc
 // (keystonetest.Keystone.AuthConfig gives one for a test Keystone).
 func WithKeystone(kc auth.KeystoneConfig) Option {
