@@ -346,3 +346,20 @@ func TestUnreachableAndWipe(t *testing.T) {
 		"snat 203.0.113.10 10.0.0.0/24",
 		"snat 203.0.113.10 10.9.0.0/16")
 }
+
+// TestShortOutage: NB restarted within the grace period asks for one
+// resync (on reconnection, to restore anything lost), not a second one to
+// report every router ERROR.
+func TestShortOutage(t *testing.T) {
+	e := start(t)
+	e.sync(fixture())
+	e.drainResync()
+	e.o.NB.Restart(t)
+	e.waitResync("after reconnecting")
+	select {
+	case <-e.resync:
+		t.Error("a restart shorter than ErrorAfter asked for a second resync (routers would flap to ERROR)")
+	case <-time.After(e.d.grace + 3*pollInterval):
+	}
+	e.sync(fixture())
+}

@@ -67,6 +67,11 @@ type Options struct {
 	GatewayChassis []GatewayChassis
 	// Timeout bounds one Sync, Delete or Sweep (default 10 s).
 	Timeout time.Duration
+	// ErrorAfter is how long the database must stay unreachable before
+	// every router is resynced to report it ERROR (default 1 s), so that
+	// a restart or a reconnection does not flap every router's status.
+	// A router changed meanwhile reports ERROR at once.
+	ErrorAfter time.Duration
 	// Log receives connection events and retries; nil discards.
 	Log *slog.Logger
 }
@@ -77,6 +82,7 @@ type Driver struct {
 	cache   *ovsdb.Cache
 	chassis []GatewayChassis
 	timeout time.Duration
+	grace   time.Duration
 	log     *slog.Logger
 
 	mu     sync.Mutex
@@ -109,6 +115,9 @@ func New(ctx context.Context, nb NB, opts Options) (*Driver, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 10 * time.Second
 	}
+	if opts.ErrorAfter <= 0 {
+		opts.ErrorAfter = time.Second
+	}
 	log := opts.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -118,7 +127,7 @@ func New(ctx context.Context, nb NB, opts Options) (*Driver, error) {
 		return nil, fmt.Errorf("ovn l3: monitoring the router tables: %w", err)
 	}
 	d := &Driver{nb: nb, cache: cache, chassis: opts.GatewayChassis, timeout: opts.Timeout,
-		log: log.With("driver", Name), idxDirty: true}
+		grace: opts.ErrorAfter, log: log.With("driver", Name), idxDirty: true}
 	nb.OnConnect(func() {
 		d.conns.Add(1)
 		d.markDirty()
@@ -129,22 +138,29 @@ func New(ctx context.Context, nb NB, opts Options) (*Driver, error) {
 	return d, nil
 }
 
-// watch keeps the name index fresh and resyncs every router when the
-// connection drops, so that they turn ERROR. A connection counts as lost
-// when the client is seen disconnected after an OnConnect not yet
-// accounted for, so that even a connection too short to be seen up is
-// noticed.
+// watch keeps the name index fresh and, when the connection has been
+// lost for the grace period, resyncs every router so that they turn ERROR.
+// A connection counts as lost when the client is seen disconnected after
+// an OnConnect not yet accounted for, so that even a connection too short
+// to be seen up is noticed.
 func (d *Driver) watch(ctx context.Context) {
 	t := time.NewTicker(pollInterval)
 	defer t.Stop()
 	var handled int64
+	var lostAt time.Time // zero: no loss pending
 	check := func() {
 		if d.nb.Connected() && d.cache.Synced() {
+			lostAt = time.Time{} // back in time: OnConnect resyncs
 			return
 		}
 		if n := d.conns.Load(); n > handled {
 			handled = n
-			d.log.Warn("northbound database connection lost: ovn routers are ERROR until it is back")
+			lostAt = time.Now()
+			d.log.Warn("northbound database connection lost", "error_after", d.grace.String())
+		}
+		if !lostAt.IsZero() && time.Since(lostAt) >= d.grace {
+			lostAt = time.Time{}
+			d.log.Warn("northbound database still unreachable: ovn routers are ERROR until it is back")
 			d.requestResync()
 		}
 	}
