@@ -29,6 +29,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServerCmd(), newAgentCmd(), newStatusCmd(), newLabCmd(), newBenchCmd(), newAgentTokenCmd())
+	root.AddCommand(clientCmds()...)
 	return root
 }
 
