@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"sort"
@@ -10,14 +11,20 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/spinel-net/spinel/internal/server"
 )
 
 func newStatusCmd() *cobra.Command {
 	var url, token string
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show the fabric: agents, their BGP sessions and the counts of resources",
-		Args:  cobra.NoArgs,
+		Short: "Show the deployment: servers, etcd members, agents and their BGP sessions, resource counts",
+		Long: `Show the deployment as the server at --url sees it: the live spinel servers
+(and which singletons each leads), the etcd members and their health, the
+agents with their BGP sessions, and the number of documents of each kind.
+Needs admin credentials (GET /spinel/v1/status and /v2.0/agents).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if url == "" {
 				url = os.Getenv("SPINEL_URL")
@@ -36,11 +43,23 @@ func newStatusCmd() *cobra.Command {
 				}
 				defer resp.Body.Close()
 				if resp.StatusCode != http.StatusOK {
-					return fmt.Errorf("GET %s: HTTP %d", path, resp.StatusCode)
+					var fault struct {
+						NeutronError struct{ Message string } `json:"NeutronError"`
+					}
+					json.NewDecoder(resp.Body).Decode(&fault)
+					return fmt.Errorf("GET %s: HTTP %d %s", path, resp.StatusCode, fault.NeutronError.Message)
 				}
 				return json.NewDecoder(resp.Body).Decode(v)
 			}
 			out := cmd.OutOrStdout()
+			var st server.Status
+			if err := get(server.StatusPath, &st); err != nil {
+				return err
+			}
+			printServers(out, st)
+			fmt.Fprintln(out)
+			printMembers(out, st.Etcd)
+			fmt.Fprintln(out)
 			var agents struct {
 				Agents []struct {
 					Host           string         `json:"host"`
@@ -71,17 +90,71 @@ func newStatusCmd() *cobra.Command {
 			}
 			tw.Flush()
 			fmt.Fprintln(out)
-			for _, coll := range []string{"networks", "subnets", "ports", "routers", "floatingips"} {
-				var m map[string][]any
-				if err := get("/v2.0/"+coll+"?fields=id", &m); err != nil {
-					return err
-				}
-				fmt.Fprintf(out, "%-12s %d\n", coll, len(m[coll]))
-			}
+			printResources(out, st)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&url, "url", "", "spinel server URL (default $SPINEL_URL or http://127.0.0.1:9696)")
 	cmd.Flags().StringVar(&token, "token", "", "X-Auth-Token, if the server needs one")
 	return cmd
+}
+
+func printServers(w io.Writer, st server.Status) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVER\tLISTEN\tETCD MEMBER\tSTARTED\tVERSION\tLEADS")
+	for _, s := range st.Servers {
+		id := s.ID
+		if id == st.Server {
+			id += " (answering)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", id, s.Listen, dash(s.EtcdMember), s.StartedAt, s.Version, dash(strings.Join(s.Leads, ",")))
+	}
+	tw.Flush()
+}
+
+func printMembers(w io.Writer, e server.EtcdStatus) {
+	if e.Error != "" {
+		fmt.Fprintf(w, "etcd members: %s\n", e.Error)
+		return
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ETCD MEMBER\tID\tCLIENT URLS\tHEALTH\tLEADER\tREVISION\tDB SIZE")
+	for _, m := range e.Members {
+		health := "healthy"
+		if !m.Healthy {
+			health = "UNHEALTHY: " + m.Error
+		}
+		leader := ""
+		if m.Leader {
+			leader = "leader"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", dash(m.Name), m.ID, dash(strings.Join(m.ClientURLs, ",")), health, dash(leader), m.Revision, size(m.DBSize))
+	}
+	tw.Flush()
+}
+
+func printResources(w io.Writer, st server.Status) {
+	kinds := make([]string, 0, len(st.Resources))
+	for k := range st.Resources {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		fmt.Fprintf(w, "%-20s %d\n", k, st.Resources[k])
+	}
+	fmt.Fprintf(w, "%-20s %d\n", "(etcd revision)", st.Revision)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func size(b int64) string {
+	if b < 1<<20 {
+		return fmt.Sprintf("%d KiB", b>>10)
+	}
+	return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
 }

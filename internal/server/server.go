@@ -91,6 +91,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
+	serverID := newServerID()
+	if cfg.Store.Identity == "" {
+		cfg.Store.Identity = serverID // elections name the server leading
+	}
 	st, err := store.Open(ctx, cfg.Store, log)
 	if err != nil {
 		return err
@@ -181,15 +185,30 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}()
 		defer func() { stopCache(); <-syncDone }()
 	}
+	// Ready once serving, and while etcd confirms this server's registration.
+	var reg *registry
+	isReady := func() bool { return ready.Load() && reg.healthy() }
 	api := apiserver.New(svc, authn, log, apiserver.Options{
-		Ready: ready.Load, AgentTokens: auth.AgentTokens{Secret: []byte(cfg.AgentSecret)},
+		Ready: isReady, AgentTokens: auth.AgentTokens{Secret: []byte(cfg.AgentSecret)},
 		RateLimiter: rateLimiter(cfg), RateLimitExemptAdmin: cfg.RateLimitExemptAdmin, AccessLog: cfg.AccessLog})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
-	hs := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, TLSConfig: tlsConf}
+	// Register in etcd (GET /spinel/v1/status lists the live servers).
+	hostname, _ := os.Hostname()
+	reg, ka, err := register(cacheCtx, st, ServerInfo{ID: serverID, Hostname: hostname, Listen: ln.Addr().String(),
+		Version: version(), StartedAt: time.Now().UTC().Format(time.RFC3339), EtcdMember: st.MemberName()}, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	regDone := make(chan struct{})
+	go func() { defer close(regDone); reg.run(cacheCtx, ka) }()
+	defer func() { stopCache(); <-regDone }()
+	status := &statusHandler{auth: authn, st: st, cache: c, kinds: kindNames(service.Kinds()), self: serverID, log: log}
+	hs := &http.Server{Handler: withStatus(api, status), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, TLSConfig: tlsConf}
 	errc := make(chan error, 1)
 	go func() {
 		if tlsConf != nil {
@@ -199,7 +218,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		errc <- hs.Serve(ln)
 	}()
 	ready.Store(true)
-	log.Info("spinel server ready", "listen", ln.Addr().String(), "etcd", etcdDesc(cfg.Store))
+	log.Info("spinel server ready", "listen", ln.Addr().String(), "etcd", etcdDesc(cfg.Store), "server_id", serverID)
 	if cfg.OnListen != nil {
 		cfg.OnListen(ln.Addr())
 	}
