@@ -146,7 +146,7 @@ func TestComputeFollowsNeutron(t *testing.T) {
 }
 
 // start runs a real OVN and a connected client.
-func start(t *testing.T) (*ovntest.OVN, *ovsdb.Client) {
+func start(t testing.TB) (*ovntest.OVN, *ovsdb.Client) {
 	t.Helper()
 	o := ovntest.Start(t)
 	c, err := ovsdb.Dial(o.NB.Endpoint(), ovsdb.Options{Logger: slog.New(slog.DiscardHandler), MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
