@@ -330,10 +330,18 @@ func TestClusterConfigErrors(t *testing.T) {
 		{Config{DataDir: dir, ListenPeerURLs: []string{"http://127.0.0.1:1"}}, "needs --etcd-initial-cluster"},
 		{Config{DataDir: dir, InitialCluster: "spinel=https://127.0.0.1:1"}, "https needs --etcd-peer-cert"},
 		{Config{DataDir: dir, InitialCluster: "spinel=http://127.0.0.1:1", ListenClientURLs: []string{"::"}}, "bad URL"},
+		{Config{Endpoints: []string{"http://127.0.0.1:1"}, InitialCluster: "spinel=http://127.0.0.1:1"}, "exclude each other"},
+		{Config{}, "needs a data directory"},
+		{Config{Endpoints: []string{"http://127.0.0.1:1"}, CAFile: "/nonexistent"}, "reading etcd CA"},
 	} {
-		_, err := embedConfig(tc.cfg)
+		err := Validate(tc.cfg)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: got %v, want %q", tc.cfg, err, tc.want)
+		}
+	}
+	for _, ok := range []Config{{DataDir: dir}, {DataDir: dir, InitialCluster: "spinel=http://127.0.0.1:1"}, {Endpoints: []string{"http://127.0.0.1:1"}}} {
+		if err := Validate(ok); err != nil {
+			t.Errorf("%+v: %v", ok, err)
 		}
 	}
 }

@@ -89,8 +89,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 		cfg.Identity, _ = os.Hostname()
 	}
 	s := &Store{prefix: cfg.Prefix, identity: cfg.Identity, log: log}
-	if len(cfg.Endpoints) > 0 && (cfg.InitialCluster != "" || len(cfg.ListenClientURLs) > 0 || cfg.ListenClient != "") {
-		return nil, errors.New("store: --etcd-endpoints (an external cluster) and the embedded member's --etcd-initial-cluster or --etcd-listen-client-urls exclude each other")
+	if err := checkExternal(cfg); err != nil {
+		return nil, err
 	}
 	if len(cfg.Endpoints) == 0 {
 		if err := s.startEmbedded(ctx, cfg); err != nil {
@@ -135,6 +135,30 @@ func clientConfig(ctx context.Context, endpoints []string, tlsCfg *tls.Config) c
 		MaxCallRecvMsgSize:   1 << 30,
 		Logger:               zap.NewNop(),
 	}
+}
+
+// Validate checks cfg as Open would, without starting or connecting to
+// anything: the choice between an external cluster and an embedded member,
+// the embedded member's clustering settings and URLs, and the client TLS
+// files. It names the offending flag.
+func Validate(cfg Config) error {
+	if err := checkExternal(cfg); err != nil {
+		return err
+	}
+	if len(cfg.Endpoints) == 0 {
+		if _, err := embedConfig(cfg); err != nil {
+			return err
+		}
+	}
+	_, err := clientTLS(cfg)
+	return err
+}
+
+func checkExternal(cfg Config) error {
+	if len(cfg.Endpoints) > 0 && (cfg.InitialCluster != "" || len(cfg.ListenClientURLs) > 0 || cfg.ListenClient != "") {
+		return errors.New("store: --etcd-endpoints (an external cluster) and the embedded member's --etcd-initial-cluster or --etcd-listen-client-urls exclude each other")
+	}
+	return nil
 }
 
 func clientTLS(cfg Config) (*tls.Config, error) {
