@@ -61,6 +61,12 @@ type Source interface {
 	Input() Input
 }
 
+// StatusSink records port statuses (port id to ACTIVE or DOWN) observed in
+// OVN; *service.Service implements it.
+type StatusSink interface {
+	SetPortStatuses(ctx context.Context, statuses map[string]string) error
+}
+
 // Config tunes a Syncer. The zero value is usable.
 type Config struct {
 	Log *slog.Logger
@@ -75,6 +81,10 @@ type Config struct {
 	// MinBackoff and MaxBackoff bound the delay before retrying a failed
 	// pass (defaults 100 ms and 10 s).
 	MinBackoff, MaxBackoff time.Duration
+	// Status, if set, receives the status of VM ports: ACTIVE while OVN
+	// reports their Logical_Switch_Port up (ovn-controller has plugged
+	// them), DOWN otherwise. That is what Nova waits for (vif-plugged).
+	Status StatusSink
 }
 
 // Stats describe one pass.
@@ -254,7 +264,8 @@ func (s *Syncer) pass(ctx context.Context) (Stats, error) {
 	if !c.Synced() {
 		return st, fmt.Errorf("netsync: %w", ovsdb.ErrNotConnected)
 	}
-	d := Compute(s.src.Input(), Options{BaseMAC: s.cfg.BaseMAC})
+	in := s.src.Input()
+	d := Compute(in, Options{BaseMAC: s.cfg.BaseMAC})
 	a, err := index(c.Snapshot(Tables...))
 	if err != nil {
 		return st, fmt.Errorf("netsync: reading the replica: %w", err)
@@ -298,6 +309,13 @@ func (s *Syncer) pass(ctx context.Context) (Stats, error) {
 			return st, err
 		}
 		errs = append(errs, err)
+	}
+	if s.cfg.Status != nil {
+		if changed := portStatuses(in, a); len(changed) > 0 {
+			if err := s.cfg.Status.SetPortStatuses(ctx, changed); err != nil {
+				errs = append(errs, fmt.Errorf("netsync: port status: %w", err))
+			}
+		}
 	}
 	if st.Ops > 0 {
 		// A barrier: the replica now reflects every write of this pass.
@@ -365,6 +383,29 @@ func (s *Syncer) apply(ctx context.Context, units []*unit, st *Stats) (map[strin
 		}
 	}
 	return ids, errors.Join(refused...)
+}
+
+// portStatuses returns the VM ports of ovn networks whose status differs
+// from what their switch ports' up column says.
+func portStatuses(in Input, a *actual) map[string]string {
+	ovn := map[string]bool{}
+	for _, n := range in.Networks {
+		ovn[n.ID] = IsOVNType(n.NetworkType)
+	}
+	out := map[string]string{}
+	for _, p := range in.Ports {
+		if !ovn[p.NetworkID] || trusted(p) {
+			continue
+		}
+		want := "DOWN"
+		if lsp := a.lspByName[p.ID]; lsp != nil && lsp.Up != nil && *lsp.Up {
+			want = "ACTIVE"
+		}
+		if p.Status != want {
+			out[p.ID] = want
+		}
+	}
+	return out
 }
 
 func isTxnErr(err error) bool {

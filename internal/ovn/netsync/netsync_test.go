@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -302,4 +303,58 @@ func TestRunRestoresDriftAndWipedDatabase(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	o.NB.Start(t)
 	waitNB("the change made while NB was down", has("--bare", "--columns=name", "find", "Logical_Switch", "name=neutron-n9"))
+}
+
+type statusRecorder struct {
+	mu   sync.Mutex
+	last map[string]string
+}
+
+func (r *statusRecorder) SetPortStatuses(_ context.Context, st map[string]string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.last = st
+	return nil
+}
+
+func TestPortStatusFollowsUp(t *testing.T) {
+	o, c := start(t)
+	src := &StaticSource{}
+	in := fixture()
+	for i, p := range in.Ports {
+		cp := *p
+		cp.Status = "DOWN" // as created
+		in.Ports[i] = &cp
+	}
+	src.Set(in)
+	rec := &statusRecorder{}
+	s := New(c, src, Config{Log: slog.New(slog.DiscardHandler), Status: rec})
+	syncOnce(t, s)
+	// The VM port (DOWN already) and network devices need nothing; the
+	// port without security is a VM port too: DOWN as well.
+	if len(rec.last) != 0 {
+		t.Fatalf("statuses before anything is up: %v", rec.last)
+	}
+	// ovn-controller plugged the VM: northd sets up=true.
+	o.NBCtl(t, "set", "Logical_Switch_Port", "p-vm", "up=true")
+	c.Echo(context.Background())
+	syncOnce(t, s)
+	if len(rec.last) != 1 || rec.last["p-vm"] != "ACTIVE" {
+		t.Fatalf("statuses after up: %v", rec.last)
+	}
+	vm := *in.Ports[0]
+	vm.Status = "ACTIVE"
+	in.Ports[0] = &vm
+	src.Set(in)
+	rec.last = nil
+	syncOnce(t, s)
+	if len(rec.last) != 0 {
+		t.Fatalf("statuses when already ACTIVE: %v", rec.last)
+	}
+	o.NBCtl(t, "set", "Logical_Switch_Port", "p-vm", "up=false")
+	c.Echo(context.Background())
+	syncOnce(t, s)
+	if rec.last["p-vm"] != "DOWN" {
+		t.Fatalf("statuses after down: %v", rec.last)
+	}
 }
