@@ -259,7 +259,7 @@ func TestGuard(t *testing.T) {
 	}
 	// A stale index makes Sync retry, not fail.
 	e.d.idxMu.Lock()
-	e.d.idx, e.d.idxDirty = map[string][]ovsdb.UUID{}, false
+	e.d.idx, e.d.idxStale = map[string][]ovsdb.UUID{}, false
 	e.d.idxMu.Unlock()
 	r := fixture()
 	r.Router.Name = "renamed"
@@ -267,6 +267,14 @@ func TestGuard(t *testing.T) {
 	if got := e.nbctl("get", "Logical_Router", "neutron-r1", "external_ids:\"neutron:router_name\""); got != "renamed" {
 		t.Errorf("router name %s", got)
 	}
+	// Deleted behind the driver's back: the index is found wrong and the
+	// router written again.
+	e.nbctl("lr-del", "neutron-r1")
+	e.sync(r)
+	if got := e.nbctl("--bare", "--columns=name", "list", "Logical_Router"); got != "neutron-r1" {
+		t.Errorf("routers after a deletion behind the driver's back: %q", got)
+	}
+	wantLines(t, "gateway chassis restored", e.nbctl("lrp-get-gateway-chassis", "lrp-gw"), "lrp-gw_gw1 2", "lrp-gw_gw2 1")
 }
 
 // TestDeleteAndSweep: Delete removes the router with its rows; Sweep

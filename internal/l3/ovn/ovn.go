@@ -89,9 +89,13 @@ type Driver struct {
 	resync func()
 	conns  atomic.Int64 // connections made (OnConnect calls)
 
+	// idx maps Logical_Router names to rows. It is rebuilt from the
+	// replica after a (re)connection and when found wrong, and otherwise
+	// kept by the driver's own writes, so that a lookup costs O(1) rather
+	// than a scan of every router.
 	idxMu    sync.Mutex
-	idx      map[string][]ovsdb.UUID // Logical_Router name -> rows
-	idxDirty bool
+	idx      map[string][]ovsdb.UUID
+	idxStale bool
 }
 
 var (
@@ -127,10 +131,10 @@ func New(ctx context.Context, nb NB, opts Options) (*Driver, error) {
 		return nil, fmt.Errorf("ovn l3: monitoring the router tables: %w", err)
 	}
 	d := &Driver{nb: nb, cache: cache, chassis: opts.GatewayChassis, timeout: opts.Timeout,
-		grace: opts.ErrorAfter, log: log.With("driver", Name), idxDirty: true}
+		grace: opts.ErrorAfter, log: log.With("driver", Name), idxStale: true}
 	nb.OnConnect(func() {
 		d.conns.Add(1)
-		d.markDirty()
+		d.invalidate()
 		d.log.Info("northbound database connected: resyncing every ovn router")
 		d.requestResync()
 	})
@@ -169,7 +173,6 @@ func (d *Driver) watch(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-d.cache.Changed():
-			d.markDirty()
 			check()
 		case <-t.C:
 			check()
@@ -232,18 +235,27 @@ func (d *Driver) Sync(ctx context.Context, desired *l3.Router) (l3.Status, error
 		if !d.nb.Connected() || !d.cache.Synced() {
 			return l3.Status{}, fmt.Errorf("ovn: router %s: %w", id, errUnreachable)
 		}
-		ops := plan(want, d.routersNamed(want.Name), d.cache)
+		existing, err := d.routersNamed(ctx, want.Name)
+		if err != nil {
+			return l3.Status{}, fmt.Errorf("ovn: router %s: %w", id, err)
+		}
+		ops := plan(want, existing, d.cache)
 		if len(ops) == 0 {
 			return status(want), nil
 		}
-		_, err := d.nb.Transact(ctx, nbDB, ops...)
+		res, err := d.nb.Transact(ctx, nbDB, ops...)
 		if err == nil {
+			if len(existing) == 0 { // created: its row is the last insert
+				d.indexed(want.Name, res[len(res)-1].UUID)
+			} else if len(existing) > 1 { // duplicates deleted
+				d.invalidate()
+			}
 			d.log.Debug("router synced", "router_id", id, "ops", len(ops), "attempt", attempt)
 			return status(want), nil
 		}
 		if te, ok := errors.AsType[*ovsdb.TxnError](err); ok && te.Index == 0 && attempt < 4 {
 			// The guard failed: the replica was behind. Catch up and replan.
-			d.markDirty()
+			d.invalidate()
 			if err := d.nb.Echo(ctx); err != nil {
 				return l3.Status{}, fmt.Errorf("ovn: router %s: %w", id, err)
 			}
@@ -281,7 +293,7 @@ func (d *Driver) Delete(ctx context.Context, routerID string) error {
 	if err != nil {
 		return fmt.Errorf("ovn: deleting router %s: %w", routerID, err)
 	}
-	d.markDirty()
+	d.indexed(RouterName(routerID))
 	return nil
 }
 
@@ -315,35 +327,76 @@ func (d *Driver) Sweep(ctx context.Context, exists func(routerID string) bool) e
 		return fmt.Errorf("ovn: sweeping %d routers that no longer exist: %w", len(ops), err)
 	}
 	d.log.Info("swept routers that no longer exist", "count", len(gone), "router_ids", gone)
-	d.markDirty()
+	for _, rid := range gone {
+		d.indexed(RouterName(rid))
+	}
 	return nil
 }
 
-func (d *Driver) markDirty() {
+// invalidate makes the next lookup rebuild the name index.
+func (d *Driver) invalidate() {
 	d.idxMu.Lock()
-	d.idxDirty = true
+	d.idxStale = true
 	d.idxMu.Unlock()
 }
 
-// routersNamed returns the replica's Logical_Router rows with this name.
-func (d *Driver) routersNamed(name string) []child {
+// indexed records that the router named name is now the rows ids (none:
+// deleted).
+func (d *Driver) indexed(name string, ids ...ovsdb.UUID) {
 	d.idxMu.Lock()
-	if d.idxDirty || d.idx == nil {
+	defer d.idxMu.Unlock()
+	if d.idx == nil {
+		return
+	}
+	if len(ids) == 0 {
+		delete(d.idx, name)
+	} else {
+		d.idx[name] = ids
+	}
+}
+
+// lookup returns the replica's rows of the indexed routers named name;
+// missing reports an indexed row the replica does not hold.
+func (d *Driver) lookup(name string) (out []child, missing bool) {
+	d.idxMu.Lock()
+	if d.idxStale || d.idx == nil {
 		snap := d.cache.Snapshot(tLR)
 		idx := make(map[string][]ovsdb.UUID, len(snap[tLR]))
 		for id, row := range snap[tLR] {
 			n := strOf(row["name"])
 			idx[n] = append(idx[n], id)
 		}
-		d.idx, d.idxDirty = idx, false
+		d.idx, d.idxStale = idx, false
 	}
 	ids := d.idx[name]
 	d.idxMu.Unlock()
-	var out []child
 	for _, id := range ids {
-		if row, ok := d.cache.Row(tLR, id); ok {
-			out = append(out, child{id, row})
+		row, ok := d.cache.Row(tLR, id)
+		if !ok || strOf(row["name"]) != name {
+			missing = true
+			continue
 		}
+		out = append(out, child{id, row})
 	}
-	return out
+	return out, missing
+}
+
+// routersNamed returns the replica's Logical_Router rows with this name.
+// An indexed row the replica lacks is either a router just created (the
+// replica catches up within one round trip) or one deleted behind the
+// driver's back (the index is then rebuilt). A router created behind its
+// back is not seen here; the guard of the plan catches it.
+func (d *Driver) routersNamed(ctx context.Context, name string) ([]child, error) {
+	out, missing := d.lookup(name)
+	if !missing {
+		return out, nil
+	}
+	if err := d.nb.Echo(ctx); err != nil {
+		return nil, err
+	}
+	if out, missing = d.lookup(name); missing {
+		d.invalidate()
+		out, _ = d.lookup(name)
+	}
+	return out, nil
 }
