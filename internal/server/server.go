@@ -151,7 +151,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		drivers[l3ovn.Name] = d
 		// The ovn network backend: switches, ports, DHCP and security groups.
-		netSync = netsync.New(nb, netsync.CacheSource(c), netsync.Config{BaseMAC: cfg.Service.BaseMAC, Log: log.With("component", "ovn-netsync")})
+		netSync = netsync.New(nb, netsync.CacheSource(c), netsync.Config{BaseMAC: cfg.Service.BaseMAC, Status: svc, Log: log.With("component", "ovn-netsync")})
 		netSync.Watch(c)
 	}
 	for name, d := range cfg.ExtraDrivers {

@@ -274,6 +274,44 @@ func WithOVN(hostOK func(host string) bool) Option {
 	return func(s *Service) { s.ovn = &ovnBinding{hostOK: hostOK} }
 }
 
+// SetPortStatuses records the statuses a network backend observed (port id
+// to ACTIVE, DOWN or ERROR), as Neutron's OVN driver does from
+// Logical_Switch_Port.up. Ports that no longer exist are skipped; large
+// sets are written in several transactions.
+func (s *Service) SetPortStatuses(ctx context.Context, statuses map[string]string) error {
+	ids := make([]string, 0, len(statuses))
+	for id, st := range statuses {
+		if !slices.Contains([]string{"ACTIVE", "DOWN", "ERROR"}, st) {
+			return fmt.Errorf("service: invalid port status %q", st)
+		}
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	const batch = 500
+	for len(ids) > 0 {
+		chunk := ids[:min(batch, len(ids))]
+		ids = ids[len(chunk):]
+		err := s.commit(ctx, func(_ *[]string) (*store.Change, error) {
+			ch := &store.Change{}
+			for _, id := range chunk {
+				pe, ok := s.cache.Get("port", id)
+				if !ok || pe.Obj.(*model.Port).Status == statuses[id] {
+					continue
+				}
+				np := pe.Copy().(*model.Port)
+				np.Status = statuses[id]
+				s.bump(np)
+				s.putUpdate(ch, pe, np)
+			}
+			return ch, nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // bindPort computes binding:vif_type and binding:vif_details. A port of a
 // routed network binds to a host whose spinel agent is alive and enabled; a
 // port of an ovn network (with the ovn backend configured) to a host with
