@@ -186,14 +186,14 @@ func (s *Store) startEmbedded(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("store: starting embedded etcd in %s: %w", ec.Dir, err)
 	}
 	// A clustered member is ready once it has joined a quorum, which may
-	// take as long as the other members take to start: wait for it.
-	timeout := 60 * time.Second
-	if cfg.clustered() {
-		timeout = 24 * time.Hour
+	// take as long as the other members take to start: wait for it (until
+	// ctx ends), saying so every ten seconds.
+	var deadline <-chan time.Time
+	if !cfg.clustered() {
+		deadline = time.After(60 * time.Second)
 	}
 	tick := time.NewTicker(10 * time.Second)
 	defer tick.Stop()
-	deadline := time.After(timeout)
 wait:
 	for {
 		select {

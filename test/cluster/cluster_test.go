@@ -176,7 +176,8 @@ func setupNetwork(t *testing.T, base string, others ...string) string {
 // TestExternalEtcdCluster: three Debian etcd members, two spinel servers.
 // Writes stream through server 1 and are read back through server 2; the
 // etcd leader is SIGKILLed, then server 1 (the writers move to server 2).
-// Every acknowledged write is still there and server 2 keeps serving.
+// Every acknowledged write is still there and server 2 keeps serving. Then
+// a second member dies: reads go on, writes are 503, /readyz turns 503.
 func TestExternalEtcdCluster(t *testing.T) {
 	members := startEtcdCluster(t, 3)
 	var eps []string
@@ -243,6 +244,42 @@ func TestExternalEtcdCluster(t *testing.T) {
 		t.Errorf("spinel status: %v\n%s", err, out)
 	}
 	t.Logf("spinel status:\n%s", out)
+
+	// Losing a second member (no quorum left): reads are still served from
+	// the cache, writes are refused with 503, and /readyz turns 503 so
+	// that a load balancer drains the server.
+	for i, m := range members {
+		if i != leader {
+			m.kill()
+			t.Logf("SIGKILLed etcd member e%d: no quorum left", i)
+			break
+		}
+	}
+	start := time.Now()
+	code, _, err := call(s2.url, "POST", "/v2.0/networks", map[string]any{"network": map[string]any{"name": "no-quorum"}})
+	if err != nil || code != 503 {
+		t.Errorf("write without quorum: %d %v, want 503", code, err)
+	}
+	t.Logf("write without quorum refused with %d after %v", code, time.Since(start).Round(time.Millisecond))
+	// (writes that got no answer may or may not have landed)
+	if n := len(portIPs(t, s2.url, netID)); n < len(s.w.acked)+1 {
+		t.Errorf("reads without quorum: %d ports, want at least %d", n, len(s.w.acked)+1)
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		resp, err := httpClient.Get(s2.url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 503 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz still not 503 %v after losing the quorum", time.Since(start))
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Logf("/readyz 503 %v after losing the quorum", time.Since(start).Round(time.Millisecond))
 }
 
 // serverID finds the registry id of s from its own status.
