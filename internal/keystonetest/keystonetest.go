@@ -309,8 +309,8 @@ func (k *Keystone) start(ctx context.Context) error {
 		return fmt.Errorf("keystonetest: keystone-wsgi-public not found: install Debian's keystone package: %w", err)
 	}
 	cmd := exec.Command("uwsgi",
-		"--plugin", "python3",
-		"--http11-socket", "127.0.0.1:"+strconv.Itoa(k.port),
+		"--plugin", "python3,http",
+		"--http", "127.0.0.1:"+strconv.Itoa(k.port), "--http-keepalive",
 		"--wsgi-file", wsgi,
 		// One single-threaded worker: with several, Keystone's SQLite
 		// connections end up "database is locked" or used across threads.
