@@ -142,8 +142,8 @@ func New(ctx context.Context, nb NB, opts Options) (*Driver, error) {
 	return d, nil
 }
 
-// watch keeps the name index fresh and, when the connection has been
-// lost for the grace period, resyncs every router so that they turn ERROR.
+// watch resyncs every router, so that they turn ERROR, once the connection
+// has been lost for the grace period.
 // A connection counts as lost when the client is seen disconnected after
 // an OnConnect not yet accounted for, so that even a connection too short
 // to be seen up is noticed.
