@@ -53,7 +53,7 @@ type driver struct {
 	synced []string
 }
 
-func (d *driver) Capabilities() l3.Capabilities          { return l3.Capabilities{} }
+func (d *driver) Capabilities() l3.Capabilities           { return l3.Capabilities{} }
 func (d *driver) Validate(l3.Operation, *l3.Router) error { return nil }
 func (d *driver) Delete(context.Context, string) error    { return nil }
 func (d *driver) Sync(_ context.Context, r *l3.Router) (l3.Status, error) {
