@@ -84,6 +84,16 @@ func (e *env) sync(r *l3.Router) l3.Status {
 	return st
 }
 
+// caughtUp waits until the driver's replica reflects every change made
+// so far (changes behind the driver's back reach it asynchronously; a Sync
+// planned before they arrive repairs them at the router's next sync).
+func (e *env) caughtUp() {
+	e.t.Helper()
+	if err := e.nb.Echo(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 func (e *env) nbctl(args ...string) string {
 	e.t.Helper()
 	return strings.TrimSpace(e.o.NBCtl(e.t, args...))
@@ -192,6 +202,7 @@ func TestSyncConverges(t *testing.T) {
 	e.nbctl("lr-nat-del", "neutron-r1", "snat", "10.9.0.0/16")
 	e.nbctl("set", "Logical_Router_Port", "lrp-p1", "mac=\"00:00:00:00:00:01\"")
 	e.nbctl("set", "Logical_Router", "neutron-r1", "enabled=false")
+	e.caughtUp()
 
 	r := fixture()
 	r.Interfaces = r.Interfaces[:1] // p2 removed
@@ -270,6 +281,7 @@ func TestGuard(t *testing.T) {
 	// Deleted behind the driver's back: the index is found wrong and the
 	// router written again.
 	e.nbctl("lr-del", "neutron-r1")
+	e.caughtUp()
 	e.sync(r)
 	if got := e.nbctl("--bare", "--columns=name", "list", "Logical_Router"); got != "neutron-r1" {
 		t.Errorf("routers after a deletion behind the driver's back: %q", got)
