@@ -354,3 +354,40 @@ func TestKeystoneDown(t *testing.T) {
 		t.Errorf("after restart: %v %v", id, err)
 	}
 }
+
+// BenchmarkAuthenticate compares the per-request cost of noauth and of
+// Keystone authentication with the token cached (the steady state).
+func BenchmarkAuthenticate(b *testing.B) {
+	if ks == nil {
+		b.Skip("-short: no Keystone")
+	}
+	cfg := ks.AuthConfig()
+	cfg.CacheTime = time.Hour
+	k, err := auth.NewKeystone(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok, err := ks.Token(context.Background(), ks.MemberA)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for name, a := range map[string]auth.Authenticator{"noauth": auth.NoAuth{AdminProject: "admin"}, "keystone-cached": k} {
+		b.Run(name, func(b *testing.B) {
+			r := httptest.NewRequest(http.MethodGet, "/v2.0/networks", nil)
+			r.Header.Set("X-Auth-Token", tok)
+			r.Header.Set("X-Project-Id", ks.ProjectA)
+			if _, err := a.Authenticate(r); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := a.Authenticate(r); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
