@@ -85,7 +85,7 @@ func (s *Server) listServiceProviders(w http.ResponseWriter, r *http.Request) er
 		if i > 0 {
 			buf.WriteByte(',')
 		}
-		if err := model.AppendJSON(&buf, p, q.Fields, true); err != nil {
+		if err := model.AppendJSON(&buf, p, q.Fields, nil); err != nil {
 			return err
 		}
 	}

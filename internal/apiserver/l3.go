@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 
-	"github.com/spinel-net/spinel/internal/auth"
 	"github.com/spinel-net/spinel/internal/model"
 	"github.com/spinel-net/spinel/internal/neutron"
 	"github.com/spinel-net/spinel/internal/service"
@@ -53,7 +52,7 @@ func (s *Server) routerActionRoutes() {
 			if err != nil {
 				return err
 			}
-			return writeOne(w, http.StatusOK, res, service.Entry{Obj: router}, nil, auth.From(r.Context()).Admin)
+			return writeOne(w, http.StatusOK, res, service.Entry{Obj: router}, nil, s.svc.Viewer(r.Context(), res))
 		}
 	}
 	s.handle("PUT /v2.0/routers/{id}/add_router_interface", iface(true))

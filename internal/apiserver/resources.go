@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/spinel-net/spinel/internal/auth"
 	"github.com/spinel-net/spinel/internal/model"
 	"github.com/spinel-net/spinel/internal/neutron"
 	"github.com/spinel-net/spinel/internal/query"
@@ -28,13 +27,15 @@ func (s *Server) resourceRoutes(res *service.Resource) {
 	}
 }
 
-// appendEntry writes one resource, reusing the stored JSON when possible.
-func appendEntry(buf *bytes.Buffer, e service.Entry, fields []string, admin bool) error {
-	if e.Raw != nil && len(fields) == 0 && admin && !model.SchemaOf(e.Obj).HasInternal {
+// appendEntry writes one resource as v lets its caller see it, reusing
+// the stored JSON when possible.
+func appendEntry(buf *bytes.Buffer, e service.Entry, fields []string, v *service.Viewer) error {
+	hidden := v.Hidden(e.Obj)
+	if e.Raw != nil && len(fields) == 0 && len(hidden) == 0 && !model.SchemaOf(e.Obj).HasInternal {
 		buf.Write(e.Raw)
 		return nil
 	}
-	return model.AppendJSON(buf, e.Obj, fields, admin)
+	return model.AppendJSON(buf, e.Obj, fields, hidden)
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request, res *service.Resource) error {
@@ -43,7 +44,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, res *service.Resou
 	if err != nil {
 		return err
 	}
-	admin := auth.From(r.Context()).Admin
+	view := s.svc.Viewer(r.Context(), res)
 	entries, page, err := s.svc.List(r.Context(), res, q)
 	if err != nil {
 		return err
@@ -58,7 +59,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, res *service.Resou
 		if i > 0 {
 			buf.WriteByte(',')
 		}
-		if err := appendEntry(&buf, e, q.Fields, admin); err != nil {
+		if err := appendEntry(&buf, e, q.Fields, view); err != nil {
 			s.log.Error("encoding list entry", "kind", res.Singular, "err", err)
 			return nil // the status is sent; end the body here
 		}
@@ -78,10 +79,10 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, res *service.Resou
 	return bw.Flush()
 }
 
-func writeOne(w http.ResponseWriter, status int, res *service.Resource, e service.Entry, fields []string, admin bool) error {
+func writeOne(w http.ResponseWriter, status int, res *service.Resource, e service.Entry, fields []string, view *service.Viewer) error {
 	var buf bytes.Buffer
 	buf.WriteString(`{"` + res.Singular + `":`)
-	if err := appendEntry(&buf, e, fields, admin); err != nil {
+	if err := appendEntry(&buf, e, fields, view); err != nil {
 		return err
 	}
 	buf.WriteByte('}')
@@ -98,7 +99,7 @@ func (s *Server) show(w http.ResponseWriter, r *http.Request, res *service.Resou
 	if err != nil {
 		return err
 	}
-	return writeOne(w, http.StatusOK, res, e, q.Fields, auth.From(r.Context()).Admin)
+	return writeOne(w, http.StatusOK, res, e, q.Fields, s.svc.Viewer(r.Context(), res))
 }
 
 // fieldsOnly keeps the fields= parameters of a show request.
@@ -114,9 +115,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, res *service.Res
 	if err != nil {
 		return err
 	}
-	admin := auth.From(r.Context()).Admin
+	view := s.svc.Viewer(r.Context(), res)
 	if raw, ok := body[res.Plural]; ok {
-		return s.bulkCreate(w, r.Context(), res, raw, admin)
+		return s.bulkCreate(w, r.Context(), res, raw, view)
 	}
 	inner, err := envelope(body, res.Singular)
 	if err != nil {
@@ -126,12 +127,12 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, res *service.Res
 	if err != nil {
 		return err
 	}
-	return writeOne(w, http.StatusCreated, res, service.Entry{Obj: obj}, nil, admin)
+	return writeOne(w, http.StatusCreated, res, service.Entry{Obj: obj}, nil, view)
 }
 
 // bulkCreate creates several resources from {"<plural>": [...]}. If one
 // fails, those already created are deleted again and the error returned.
-func (s *Server) bulkCreate(w http.ResponseWriter, ctx context.Context, res *service.Resource, raw json.RawMessage, admin bool) error {
+func (s *Server) bulkCreate(w http.ResponseWriter, ctx context.Context, res *service.Resource, raw json.RawMessage, view *service.Viewer) error {
 	var items []map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &items); err != nil {
 		return neutron.BadRequest("Body contains invalid data")
@@ -168,7 +169,7 @@ func (s *Server) bulkCreate(w http.ResponseWriter, ctx context.Context, res *ser
 		if i > 0 {
 			buf.WriteByte(',')
 		}
-		if err := model.AppendJSON(&buf, o, nil, admin); err != nil {
+		if err := model.AppendJSON(&buf, o, nil, view.Hidden(o)); err != nil {
 			return err
 		}
 	}
@@ -205,7 +206,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, res *service.Res
 	if err != nil {
 		return err
 	}
-	return writeOne(w, http.StatusOK, res, service.Entry{Obj: obj}, nil, auth.From(r.Context()).Admin)
+	return writeOne(w, http.StatusOK, res, service.Entry{Obj: obj}, nil, s.svc.Viewer(r.Context(), res))
 }
 
 func (s *Server) delete(w http.ResponseWriter, r *http.Request, res *service.Resource) error {

@@ -135,6 +135,7 @@ environment, which wins over the file.`,
 	f.IntVar(&cfg.RateBurst, "rate-burst", 0, "API requests a project may make at once (default: --rate-limit, at least 1)")
 	f.BoolVar(&cfg.RateLimitExemptAdmin, "rate-limit-exempt-admin", false, "admin requests bypass --rate-limit")
 	f.BoolVar(&cfg.AccessLog, "access-log", false, "log every API request at info level (method, path, status, duration, project, user, request id)")
+	f.StringVar(&cfg.PolicyFile, "policy-file", "", "YAML file of policy rules overriding Neutron's defaults (oslo.policy syntax; see docs/policy.md); a bad file stops start-up")
 	f.BoolVar(&checkConfig, "check-config", false, "validate the configuration (flags, environment, file, TLS files, Keystone settings) and exit: 0 and \"configuration OK\", or 1 and the errors; opens neither etcd nor a port")
 	f.MarkHidden("etcd-unsafe-no-fsync")
 	return cmd

@@ -3,14 +3,16 @@ package model
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 )
 
-// AppendJSON appends obj's JSON representation to buf. Admins see every
-// attribute; others do not see hidden ones. With fields non-empty only
-// those attributes are written (unknown names are ignored, as in Neutron).
-func AppendJSON(buf *bytes.Buffer, obj Object, fields []string, admin bool) error {
+// AppendJSON appends obj's JSON representation to buf, leaving out the
+// attributes named in hidden (those the caller may not see) and internal
+// ones. With fields non-empty only those attributes are written (unknown
+// names are ignored, as in Neutron).
+func AppendJSON(buf *bytes.Buffer, obj Object, fields []string, hidden []string) error {
 	s := SchemaOf(obj)
-	if len(fields) == 0 && admin && !s.HasInternal {
+	if len(fields) == 0 && len(hidden) == 0 && !s.HasInternal {
 		b, err := json.Marshal(obj)
 		if err != nil {
 			return err
@@ -18,13 +20,11 @@ func AppendJSON(buf *bytes.Buffer, obj Object, fields []string, admin bool) erro
 		buf.Write(b)
 		return nil
 	}
-	want := func(f *Field) bool { return !f.Internal && (admin || !f.Hidden) }
+	want := func(f *Field) bool { return !f.Internal && !slices.Contains(hidden, f.Name) }
 	if len(fields) > 0 {
-		set := map[string]bool{}
-		for _, f := range fields {
-			set[f] = true
+		want = func(f *Field) bool {
+			return slices.Contains(fields, f.Name) && !f.Internal && !slices.Contains(hidden, f.Name)
 		}
-		want = func(f *Field) bool { return set[f.Name] && !f.Internal && (admin || !f.Hidden) }
 	}
 	buf.WriteByte('{')
 	first := true

@@ -4,15 +4,17 @@
 //
 // Struct tags describe each attribute the way Neutron's attribute maps do:
 //
-//	attr:"post,put,req,admin,hidden,nofilter,max=255"
+//	attr:"post,put,req,nofilter,max=255"
 //
 //	post     may be given on create        put      may be changed on update
-//	req      required on create            admin    only admins may set it (403 otherwise)
-//	hidden   shown to admins only          nofilter not usable as a list filter or sort key
-//	max=N    string length limit           admindefault  admin rule spares the zero (default) value
+//	req      required on create            nofilter not usable as a list filter or sort key
+//	max=N    string length limit           zerodefault  the zero value is the default (policy spares it on create)
 //	internal stored but never shown
 //
-// Attributes without post or put are read-only.
+// Attributes without post or put are read-only. Who may set or see an
+// attribute is decided by the policy engine (internal/policy), through
+// Neutron's attribute rules ("create_network:shared",
+// "get_port:binding:host_id"); see PolicyAttrs.
 package model
 
 import "time"
@@ -70,14 +72,14 @@ type Network struct {
 	Standard
 	AdminStateUp          bool     `json:"admin_state_up" attr:"post,put"`
 	Status                string   `json:"status" attr:""`
-	Shared                bool     `json:"shared" attr:"post,put,admin,admindefault"`
+	Shared                bool     `json:"shared" attr:"post,put,zerodefault"`
 	Subnets               []string `json:"subnets" attr:"nofilter"`
 	MTU                   int      `json:"mtu" attr:"post,put"`
 	PortSecurityEnabled   bool     `json:"port_security_enabled" attr:"post,put"`
-	RouterExternal        bool     `json:"router:external" attr:"post,put,admin,admindefault"`
-	NetworkType           string   `json:"provider:network_type" attr:"post,admin,hidden"`
-	PhysicalNetwork       *string  `json:"provider:physical_network" attr:"post,admin,hidden"`
-	SegmentationID        *int     `json:"provider:segmentation_id" attr:"post,admin,hidden"`
+	RouterExternal        bool     `json:"router:external" attr:"post,put,zerodefault"`
+	NetworkType           string   `json:"provider:network_type" attr:"post"`
+	PhysicalNetwork       *string  `json:"provider:physical_network" attr:"post"`
+	SegmentationID        *int     `json:"provider:segmentation_id" attr:"post"`
 	L2Adjacency           bool     `json:"l2_adjacency" attr:""`
 	AvailabilityZoneHints []string `json:"availability_zone_hints" attr:"post,nofilter"`
 	AvailabilityZones     []string `json:"availability_zones" attr:"nofilter"`
@@ -143,11 +145,11 @@ type Port struct {
 	SecurityGroups      []string       `json:"security_groups" attr:"post,put"`
 	AllowedAddressPairs []AddressPair  `json:"allowed_address_pairs" attr:"post,put,nofilter"`
 	PortSecurityEnabled bool           `json:"port_security_enabled" attr:"post,put"`
-	HostID              string         `json:"binding:host_id" attr:"post,put,admin,hidden"`
+	HostID              string         `json:"binding:host_id" attr:"post,put"`
 	VNICType            string         `json:"binding:vnic_type" attr:"post,put"`
-	Profile             map[string]any `json:"binding:profile" attr:"post,put,admin,hidden,nofilter"`
-	VIFType             string         `json:"binding:vif_type" attr:"hidden"`
-	VIFDetails          map[string]any `json:"binding:vif_details" attr:"hidden,nofilter"`
+	Profile             map[string]any `json:"binding:profile" attr:"post,put,nofilter"`
+	VIFType             string         `json:"binding:vif_type" attr:""`
+	VIFDetails          map[string]any `json:"binding:vif_details" attr:"nofilter"`
 	IPAllocation        string         `json:"ip_allocation" attr:""`
 }
 
@@ -215,8 +217,8 @@ type Router struct {
 	Status                string       `json:"status" attr:""`
 	GatewayInfo           *GatewayInfo `json:"external_gateway_info" attr:"post,put,nofilter"`
 	Routes                []Route      `json:"routes" attr:"put,nofilter"`
-	HA                    bool         `json:"ha" attr:"post,put,admin,hidden"`
-	Distributed           bool         `json:"distributed" attr:"post,put,admin,hidden"`
+	HA                    bool         `json:"ha" attr:"post,put"`
+	Distributed           bool         `json:"distributed" attr:"post,put"`
 	FlavorID              *string      `json:"flavor_id" attr:"post"`
 	AvailabilityZoneHints []string     `json:"availability_zone_hints" attr:"post,nofilter"`
 	AvailabilityZones     []string     `json:"availability_zones" attr:"nofilter"`
@@ -238,7 +240,7 @@ type PortDetails struct {
 // on the external network that holds the address.
 type FloatingIP struct {
 	Standard
-	FloatingIPAddress string       `json:"floating_ip_address" attr:"post,admin"`
+	FloatingIPAddress string       `json:"floating_ip_address" attr:"post"`
 	FloatingNetworkID string       `json:"floating_network_id" attr:"post,req"`
 	SubnetID          *string      `json:"subnet_id" attr:"post,internal,nofilter"`
 	PortID            *string      `json:"port_id" attr:"post,put"`

@@ -21,13 +21,12 @@ type Field struct {
 	Post     bool // settable on create
 	Put      bool // settable on update
 	Required bool // required on create
-	Admin    bool // only admins may set
-	Hidden   bool // only admins see it
 	Filter   bool // usable as list filter and sort key
 	Max      int  // string length limit, 0 for none
-	// AdminDefault exempts the zero value from Admin: Neutron applies an
-	// admin-only rule only to values other than the attribute's default.
-	AdminDefault bool
+	// ZeroDefault says the attribute's default is its zero value: on
+	// create, policy rules on the attribute do not apply to it (Neutron
+	// checks an attribute's rule only for values other than its default).
+	ZeroDefault bool
 	// Internal attributes are stored but never shown to anyone.
 	Internal bool
 }
@@ -77,14 +76,10 @@ func collect(s *Schema, t reflect.Type, index []int) {
 				f.Put = true
 			case opt == "req":
 				f.Required = true
-			case opt == "admin":
-				f.Admin = true
-			case opt == "hidden":
-				f.Hidden = true
 			case opt == "nofilter":
 				f.Filter = false
-			case opt == "admindefault":
-				f.AdminDefault = true
+			case opt == "zerodefault":
+				f.ZeroDefault = true
 			case opt == "internal":
 				f.Internal = true
 				f.Filter = false
@@ -127,11 +122,11 @@ func (p Present) Has(name string) bool { return p[name] }
 // Decode validates one resource's request body (the object inside the
 // {"<resource>": {...}} envelope) against the schema of into and stores
 // each given attribute in into. It refuses, as Neutron does, unknown
-// attributes (400), attributes not allowed for op (400), admin-only
-// attributes from non-admins (403, naming policy action), values of the
+// attributes (400), attributes not allowed for op (400), values of the
 // wrong type or over their length limit (400) and, on create, missing
 // required attributes (400). It returns the set of attributes given.
-func Decode(body map[string]json.RawMessage, into Object, op Op, admin bool, action string) (Present, error) {
+// Whether the caller may set them is policy's business: see PolicyAttrs.
+func Decode(body map[string]json.RawMessage, into Object, op Op) (Present, error) {
 	s := SchemaOf(into)
 	var unknown []string
 	for k := range body {
@@ -160,9 +155,6 @@ func Decode(body map[string]json.RawMessage, into Object, op Op, admin bool, act
 		fv := v.FieldByIndex(f.Index)
 		if err := decodeValue(raw, fv, f); err != nil {
 			return nil, err
-		}
-		if f.Admin && !admin && !(op == Create && f.AdminDefault && fv.IsZero()) {
-			return nil, neutron.Forbidden(action + ":" + f.Name)
 		}
 		present[f.Name] = true
 	}

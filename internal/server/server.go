@@ -25,6 +25,7 @@ import (
 	"github.com/spinel-net/spinel/internal/ovn/chassis"
 	"github.com/spinel-net/spinel/internal/ovn/netsync"
 	"github.com/spinel-net/spinel/internal/ovsdb"
+	"github.com/spinel-net/spinel/internal/policy"
 	"github.com/spinel-net/spinel/internal/requestid"
 	"github.com/spinel-net/spinel/internal/service"
 	"github.com/spinel-net/spinel/internal/store"
@@ -71,6 +72,10 @@ type Config struct {
 	RateLimitExemptAdmin bool
 	// AccessLog logs one line per API request at Info level.
 	AccessLog bool
+	// PolicyFile is a YAML file of policy rules overriding Neutron's
+	// defaults (internal/policy); empty: the defaults. A bad file stops
+	// start-up with every problem in it.
+	PolicyFile string
 }
 
 // Run serves the API until ctx is cancelled, then shuts down cleanly:
@@ -88,6 +93,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("server: %w", err)
 	}
 	tlsConf, err := tlsConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	pol, err := policy.Load(cfg.PolicyFile)
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
@@ -114,7 +123,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	var ready atomic.Bool
 	drivers := map[string]l3.Driver{}
-	svcOpts := []service.Option{service.WithDrivers(drivers)}
+	svcOpts := []service.Option{service.WithDrivers(drivers), service.WithPolicy(pol)}
 	if cfg.OVNSBConnection != "" && cfg.OVNNBConnection == "" {
 		return errors.New("server: --ovn-sb-connection needs --ovn-nb-connection")
 	}

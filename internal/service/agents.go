@@ -12,11 +12,11 @@ import (
 	"time"
 
 	"github.com/spinel-net/spinel/internal/agentapi"
-	"github.com/spinel-net/spinel/internal/auth"
 	"github.com/spinel-net/spinel/internal/cache"
 	"github.com/spinel-net/spinel/internal/l3/routed"
 	"github.com/spinel-net/spinel/internal/model"
 	"github.com/spinel-net/spinel/internal/neutron"
+	"github.com/spinel-net/spinel/internal/policy"
 	"github.com/spinel-net/spinel/internal/store"
 )
 
@@ -36,7 +36,7 @@ func (s *Service) agentResource() *Resource {
 				"host": func(o model.Object) []string { return []string{o.(*model.Agent).Host} },
 			}},
 		Singular: "agent", Plural: "agents",
-		Visible:  func(*auth.Identity, model.Object) bool { return false }, // admins only
+		Visible:  func(*policy.Creds, model.Object) bool { return true }, // get_agent decides
 		Decorate: s.decorateAgent,
 		Update:   s.updateAgent,
 		Delete:   s.deleteAgent,
@@ -83,7 +83,11 @@ func (s *Service) updateAgent(ctx context.Context, id string, body Body, _ *int6
 			return nil, err
 		}
 		a := e.Copy().(*model.Agent)
-		if _, err := model.Decode(body, a, model.Update, true, "update_agent"); err != nil {
+		if _, err := model.Decode(body, a, model.Update); err != nil {
+			return nil, err
+		}
+		c := s.creds(ctx)
+		if err := s.authorize(c, "update_agent", s.target(c, a), model.PolicyAttrs(body, a, model.Update)); err != nil {
 			return nil, err
 		}
 		ch := &store.Change{}
@@ -99,7 +103,7 @@ func (s *Service) updateAgent(ctx context.Context, id string, body Body, _ *int6
 
 func (s *Service) deleteAgent(ctx context.Context, id string, _ *int64) error {
 	return s.commit(ctx, func(_ *[]string) (*store.Change, error) {
-		e, err := s.lookup(ctx, s.kinds["agent"], id)
+		e, err := s.lookupOwned(ctx, s.kinds["agent"], id, "delete_agent")
 		if err != nil {
 			return nil, err
 		}

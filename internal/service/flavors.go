@@ -10,11 +10,11 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/spinel-net/spinel/internal/auth"
 	"github.com/spinel-net/spinel/internal/cache"
 	"github.com/spinel-net/spinel/internal/l3"
 	"github.com/spinel-net/spinel/internal/model"
 	"github.com/spinel-net/spinel/internal/neutron"
+	"github.com/spinel-net/spinel/internal/policy"
 	"github.com/spinel-net/spinel/internal/store"
 )
 
@@ -41,7 +41,7 @@ func (s *Service) flavorResource() *Resource {
 	return &Resource{
 		Kind:     &cache.Kind{Name: "flavor", New: func() model.Object { return &model.Flavor{} }},
 		Singular: "flavor", Plural: "flavors",
-		Visible:  func(*auth.Identity, model.Object) bool { return true },
+		Visible:  func(*policy.Creds, model.Object) bool { return true }, // get_flavor decides
 		Decorate: s.decorateFlavor,
 		Create:   s.createFlavor,
 		Update:   s.updateFlavor,
@@ -53,7 +53,7 @@ func (s *Service) serviceProfileResource() *Resource {
 	return &Resource{
 		Kind:     &cache.Kind{Name: "service_profile", New: func() model.Object { return &model.ServiceProfile{} }},
 		Singular: "service_profile", Plural: "service_profiles",
-		Visible:  func(*auth.Identity, model.Object) bool { return false }, // admins see all
+		Visible:  func(*policy.Creds, model.Object) bool { return true }, // get_service_profile decides
 		Decorate: s.decorateProfile,
 		Create:   s.createProfile,
 		Update:   s.updateProfile,
@@ -218,16 +218,20 @@ func (s *Service) decorateFlavor(o model.Object) model.Object {
 }
 
 func (s *Service) createFlavor(ctx context.Context, body Body) (model.Object, error) {
-	if !auth.From(ctx).Admin {
-		return nil, neutron.Forbidden("create_flavor")
+	c := s.creds(ctx)
+	if err := s.authorize(c, "create_flavor", s.target(c, &model.Flavor{}), nil); err != nil {
+		return nil, err
 	}
 	body, err := cleanBody(body, model.Create)
 	if err != nil {
 		return nil, err
 	}
 	f := &model.Flavor{}
-	present, err := model.Decode(body, f, model.Create, true, "create_flavor")
+	present, err := model.Decode(body, f, model.Create)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(c, "create_flavor", s.target(c, f), model.PolicyAttrs(body, f, model.Create)); err != nil {
 		return nil, err
 	}
 	// service_profiles is accepted (and validated) but ignored, as in
@@ -261,15 +265,16 @@ func (s *Service) updateFlavor(ctx context.Context, id string, body Body, _ *int
 	}
 	var out *model.Flavor
 	err = s.commit(ctx, func(_ *[]string) (*store.Change, error) {
-		e, err := s.lookup(ctx, s.kinds["flavor"], id)
+		e, err := s.lookupOwned(ctx, s.kinds["flavor"], id, "update_flavor")
 		if err != nil {
 			return nil, err
 		}
-		if !auth.From(ctx).Admin {
-			return nil, neutron.Forbidden("update_flavor")
-		}
 		f := e.Copy().(*model.Flavor)
-		if _, err := model.Decode(body, f, model.Update, true, "update_flavor"); err != nil {
+		if _, err := model.Decode(body, f, model.Update); err != nil {
+			return nil, err
+		}
+		c := s.creds(ctx)
+		if err := s.authorize(c, "update_flavor", s.target(c, f), model.PolicyAttrs(body, f, model.Update)); err != nil {
 			return nil, err
 		}
 		if err := validateUUIDList("service_profiles", f.ServiceProfiles); err != nil {
@@ -297,12 +302,9 @@ func (s *Service) routersOfFlavor(id string) int {
 
 func (s *Service) deleteFlavor(ctx context.Context, id string, _ *int64) error {
 	return s.commit(ctx, func(_ *[]string) (*store.Change, error) {
-		e, err := s.lookup(ctx, s.kinds["flavor"], id)
+		e, err := s.lookupOwned(ctx, s.kinds["flavor"], id, "delete_flavor")
 		if err != nil {
 			return nil, err
-		}
-		if !auth.From(ctx).Admin {
-			return nil, neutron.Forbidden("delete_flavor")
 		}
 		if s.routersOfFlavor(id) > 0 {
 			return nil, errFlavorInUse(id)
@@ -331,16 +333,20 @@ func (s *Service) checkDriver(driver string) error {
 }
 
 func (s *Service) createProfile(ctx context.Context, body Body) (model.Object, error) {
-	if !auth.From(ctx).Admin {
-		return nil, neutron.Forbidden("create_service_profile")
+	c := s.creds(ctx)
+	if err := s.authorize(c, "create_service_profile", s.target(c, &model.ServiceProfile{}), nil); err != nil {
+		return nil, err
 	}
 	body, err := cleanBody(body, model.Create)
 	if err != nil {
 		return nil, err
 	}
 	p := &model.ServiceProfile{}
-	present, err := model.Decode(body, p, model.Create, true, "create_service_profile")
+	present, err := model.Decode(body, p, model.Create)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(c, "create_service_profile", s.target(c, p), model.PolicyAttrs(body, p, model.Create)); err != nil {
 		return nil, err
 	}
 	if p.Driver != "" {
@@ -372,16 +378,17 @@ func (s *Service) updateProfile(ctx context.Context, id string, body Body, _ *in
 	}
 	var out *model.ServiceProfile
 	err = s.commit(ctx, func(_ *[]string) (*store.Change, error) {
-		e, err := s.lookup(ctx, s.kinds["service_profile"], id)
+		e, err := s.lookupOwned(ctx, s.kinds["service_profile"], id, "update_service_profile")
 		if err != nil {
 			return nil, err
 		}
-		if !auth.From(ctx).Admin {
-			return nil, neutron.Forbidden("update_service_profile")
-		}
 		p := e.Copy().(*model.ServiceProfile)
-		present, err := model.Decode(body, p, model.Update, true, "update_service_profile")
+		present, err := model.Decode(body, p, model.Update)
 		if err != nil {
+			return nil, err
+		}
+		c := s.creds(ctx)
+		if err := s.authorize(c, "update_service_profile", s.target(c, p), model.PolicyAttrs(body, p, model.Update)); err != nil {
 			return nil, err
 		}
 		if present.Has("driver") && p.Driver != "" {
@@ -409,12 +416,9 @@ func (s *Service) updateProfile(ctx context.Context, id string, body Body, _ *in
 
 func (s *Service) deleteProfile(ctx context.Context, id string, _ *int64) error {
 	return s.commit(ctx, func(_ *[]string) (*store.Change, error) {
-		e, err := s.lookup(ctx, s.kinds["service_profile"], id)
+		e, err := s.lookupOwned(ctx, s.kinds["service_profile"], id, "delete_service_profile")
 		if err != nil {
 			return nil, err
-		}
-		if !auth.From(ctx).Admin {
-			return nil, neutron.Forbidden("delete_service_profile")
 		}
 		if len(s.profileFlavorIDs(id)) > 0 {
 			return nil, errProfileInUse(id)
@@ -431,7 +435,7 @@ func (s *Service) deleteProfile(ctx context.Context, id string, _ *int64) error 
 // {"id": "<profile id>"} of POST /flavors/{fid}/service_profiles, and
 // returns the profile id.
 func (s *Service) BindFlavorProfile(ctx context.Context, fid string, body Body) (string, error) {
-	if !auth.From(ctx).Admin {
+	if c := s.creds(ctx); !s.policy.Enforce("create_flavor_service_profile", s.target(c, &model.Flavor{ID: fid}), c) {
 		return "", neutron.Forbidden("create_flavor_service_profile")
 	}
 	var pid string
@@ -487,7 +491,7 @@ func (s *Service) UnbindFlavorProfile(ctx context.Context, fid, pid string) erro
 		if !ok {
 			return nil, errBindingNotFound(fid, pid)
 		}
-		if !auth.From(ctx).Admin {
+		if c := s.creds(ctx); !s.policy.Enforce("delete_flavor_service_profile", s.target(c, &model.Flavor{ID: fid}), c) {
 			return nil, neutron.Forbidden("delete_flavor_service_profile")
 		}
 		ch := &store.Change{}

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/spinel-net/spinel/internal/auth"
 	"github.com/spinel-net/spinel/internal/cache"
 	"github.com/spinel-net/spinel/internal/l3"
 	"github.com/spinel-net/spinel/internal/model"
@@ -58,16 +57,16 @@ func (s *Service) fipAssocKey(extNet, portID, fixedIP string) string {
 }
 
 func (s *Service) createFIP(ctx context.Context, body Body) (model.Object, error) {
-	ident := auth.From(ctx)
-	if err := requireWriter(ident, "create_floatingip"); err != nil {
-		return nil, err
-	}
+	ident := s.creds(ctx)
 	f := &model.FloatingIP{}
-	present, err := model.Decode(body, f, model.Create, ident.Admin, "create_floatingip")
+	present, err := model.Decode(body, f, model.Create)
 	if err != nil {
 		return nil, err
 	}
 	if err := setProject(ident, present, &f.ProjectID, &f.TenantID); err != nil {
+		return nil, err
+	}
+	if err := s.authorize(ident, "create_floatingip", s.target(ident, f), model.PolicyAttrs(body, f, model.Create)); err != nil {
 		return nil, err
 	}
 	if f.FixedIPAddress != nil && f.PortID == nil {
@@ -149,13 +148,13 @@ func (s *Service) floatingPort(ch *store.Change, reserved *[]string, n *model.Ne
 // the port's subnet to f's external network, claiming the pair so that no
 // other floating IP on that network can take it.
 func (s *Service) associate(ctx context.Context, ch *store.Change, f *model.FloatingIP, portID string, fixed *string) error {
-	ident := auth.From(ctx)
+	ident := s.creds(ctx)
 	pe, ok := s.cache.Get("port", portID)
 	if !ok || !s.visible(s.kinds["port"], ident, pe.Obj) {
 		return neutron.ResourceNotFound("port", portID)
 	}
 	p := pe.Obj.(*model.Port)
-	if !ident.Admin && p.ProjectID != f.ProjectID {
+	if !ident.IsAdmin() && p.ProjectID != f.ProjectID {
 		return neutron.BadRequest("Bad floatingip request: Cannot create floating IP and bind it to Port %s, since that port is owned by a different tenant.", portID)
 	}
 	if strings.HasPrefix(p.DeviceOwner, "network:") {
@@ -260,20 +259,23 @@ func (s *Service) disassociate(ch *store.Change, old, f *model.FloatingIP) {
 }
 
 func (s *Service) updateFIP(ctx context.Context, id string, body Body, ifMatch *int64) (model.Object, error) {
-	ident := auth.From(ctx)
+	ident := s.creds(ctx)
 	var out *model.FloatingIP
 	err := s.commit(ctx, func(_ *[]string) (*store.Change, error) {
-		e, err := s.lookupOwned(ctx, s.kinds["floatingip"], id, "update_floatingip")
+		e, err := s.lookup(ctx, s.kinds["floatingip"], id)
 		if err != nil {
-			return nil, err
-		}
-		if err := checkIfMatch(ifMatch, e.Obj); err != nil {
 			return nil, err
 		}
 		old := e.Obj.(*model.FloatingIP)
 		f := e.Copy().(*model.FloatingIP)
-		present, err := model.Decode(body, f, model.Update, ident.Admin, "update_floatingip")
+		present, err := model.Decode(body, f, model.Update)
 		if err != nil {
+			return nil, err
+		}
+		if err := s.authorize(ident, "update_floatingip", s.target(ident, f), model.PolicyAttrs(body, f, model.Update)); err != nil {
+			return nil, err
+		}
+		if err := checkIfMatch(ifMatch, e.Obj); err != nil {
 			return nil, err
 		}
 		if present.Has("fixed_ip_address") && f.FixedIPAddress != nil && !present.Has("port_id") {

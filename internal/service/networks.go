@@ -6,10 +6,10 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/spinel-net/spinel/internal/auth"
 	"github.com/spinel-net/spinel/internal/cache"
 	"github.com/spinel-net/spinel/internal/model"
 	"github.com/spinel-net/spinel/internal/neutron"
+	"github.com/spinel-net/spinel/internal/policy"
 	"github.com/spinel-net/spinel/internal/store"
 )
 
@@ -21,11 +21,11 @@ func (s *Service) networkResource() *Resource {
 		Kind: &cache.Kind{Name: "network", New: func() model.Object { return &model.Network{} },
 			Indexes: map[string]func(model.Object) []string{"project": byProject}},
 		Singular: "network", Plural: "networks", Tagged: true,
-		Visible: func(id *auth.Identity, o model.Object) bool {
-			n := o.(*model.Network)
-			return n.ProjectID == id.ProjectID || n.Shared || n.RouterExternal
+		Visible: func(c *policy.Creds, o model.Object) bool {
+			return s.networkVisible(o.(*model.Network), c.ProjectID)
 		},
 		Decorate: s.decorateNetwork,
+		View:     s.networkView,
 		Create:   s.createNetwork,
 		Update:   s.updateNetwork,
 		Delete:   s.deleteNetwork,
@@ -54,16 +54,16 @@ func (s *Service) maxMTU(typ string) int {
 }
 
 func (s *Service) createNetwork(ctx context.Context, body Body) (model.Object, error) {
-	ident := auth.From(ctx)
-	if err := requireWriter(ident, "create_network"); err != nil {
-		return nil, err
-	}
+	ident := s.creds(ctx)
 	n := &model.Network{}
-	present, err := model.Decode(body, n, model.Create, ident.Admin, "create_network")
+	present, err := model.Decode(body, n, model.Create)
 	if err != nil {
 		return nil, err
 	}
 	if err := setProject(ident, present, &n.ProjectID, &n.TenantID); err != nil {
+		return nil, err
+	}
+	if err := s.authorize(ident, "create_network", s.target(ident, n), model.PolicyAttrs(body, n, model.Create)); err != nil {
 		return nil, err
 	}
 	n.ID = newID()
@@ -101,13 +101,24 @@ func (s *Service) createNetwork(ctx context.Context, body Body) (model.Object, e
 		if err := s.takeQuota(ch, reserved, "network", n.ProjectID, n.ID); err != nil {
 			return nil, err
 		}
+		// shared and router:external stand for wildcard RBAC entries.
+		if n.Shared {
+			if err := s.addRBAC(ch, reserved, n, model.AccessAsShared, "*"); err != nil {
+				return nil, err
+			}
+		}
+		if n.RouterExternal {
+			if err := s.addRBAC(ch, reserved, n, model.AccessAsExternal, "*"); err != nil {
+				return nil, err
+			}
+		}
 		s.putNew(ch, "network", n)
 		return ch, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return s.decorateNetwork(n), nil
+	return s.networkView(ident, s.decorateNetwork(n)), nil
 }
 
 // checkMTU validates a requested MTU (0 or absent: the largest the
@@ -253,20 +264,23 @@ func (s *Service) allocateSegment(ch *store.Change, reserved *[]string, n *model
 }
 
 func (s *Service) updateNetwork(ctx context.Context, id string, body Body, ifMatch *int64) (model.Object, error) {
-	ident := auth.From(ctx)
+	ident := s.creds(ctx)
 	var out *model.Network
-	err := s.commit(ctx, func(_ *[]string) (*store.Change, error) {
-		e, err := s.lookupOwned(ctx, s.kinds["network"], id, "update_network")
+	err := s.commit(ctx, func(reserved *[]string) (*store.Change, error) {
+		e, err := s.lookup(ctx, s.kinds["network"], id)
 		if err != nil {
+			return nil, err
+		}
+		old := e.Obj.(*model.Network)
+		n := e.Copy().(*model.Network)
+		present, err := model.Decode(body, n, model.Update)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.authorize(ident, "update_network", s.target(ident, n), model.PolicyAttrs(body, n, model.Update)); err != nil {
 			return nil, err
 		}
 		if err := checkIfMatch(ifMatch, e.Obj); err != nil {
-			return nil, err
-		}
-		n := e.Copy().(*model.Network)
-		wasShared := n.Shared
-		present, err := model.Decode(body, n, model.Update, ident.Admin, "update_network")
-		if err != nil {
 			return nil, err
 		}
 		if present.Has("mtu") {
@@ -274,15 +288,34 @@ func (s *Service) updateNetwork(ctx context.Context, id string, body Body, ifMat
 				return nil, err
 			}
 		}
-		if wasShared && !n.Shared {
-			for _, p := range s.cache.ByIndex("port", "network", id) {
-				if p.Obj.GetProjectID() != n.ProjectID {
-					return nil, neutron.Conflict("InvalidSharedSetting", "Unable to reconfigure sharing settings for network %s. Multiple tenants are using it.", id)
-				}
+		ch := &store.Change{}
+		// shared is the wildcard access_as_shared entry.
+		switch {
+		case n.Shared && !old.Shared:
+			if err := s.addRBAC(ch, reserved, n, model.AccessAsShared, "*"); err != nil {
+				return nil, err
 			}
+		case !n.Shared && old.Shared:
+			if err := s.checkUnshare(old); err != nil {
+				return nil, err
+			}
+			s.deleteRBACEntries(ch, id, model.AccessAsShared, "*")
+		}
+		// router:external=true brings the wildcard access_as_external
+		// entry; false removes every access_as_external entry, unless
+		// routers have their gateway on the network.
+		switch {
+		case n.RouterExternal && !old.RouterExternal:
+			if err := s.addRBAC(ch, reserved, n, model.AccessAsExternal, "*"); err != nil {
+				return nil, err
+			}
+		case !n.RouterExternal && old.RouterExternal:
+			if len(s.gatewayRouters(id)) > 0 {
+				return nil, neutron.Conflict("ExternalNetworkInUse", "External network %s cannot be updated to be made non-external, since it has existing gateway ports.", id)
+			}
+			s.deleteRBACEntries(ch, id, model.AccessAsExternal, "")
 		}
 		s.bump(n)
-		ch := &store.Change{}
 		s.putUpdate(ch, e, n)
 		out = n
 		return ch, nil
@@ -290,7 +323,7 @@ func (s *Service) updateNetwork(ctx context.Context, id string, body Body, ifMat
 	if err != nil {
 		return nil, err
 	}
-	return s.decorateNetwork(out), nil
+	return s.networkView(ident, s.decorateNetwork(out)), nil
 }
 
 // networkOwnedDevices are port owners removed together with their network.
@@ -323,6 +356,9 @@ func (s *Service) deleteNetwork(ctx context.Context, id string, ifMatch *int64) 
 		}
 		for _, sn := range s.cache.ByIndex("subnet", "network", id) {
 			s.deleteWithClaims(ch, sn)
+		}
+		for _, re := range s.cache.ByIndex("rbac_policy", "object", id) {
+			s.deleteWithClaims(ch, re)
 		}
 		s.deleteWithClaims(ch, e)
 		return ch, nil

@@ -10,11 +10,11 @@ import (
 	"strings"
 
 	"github.com/spinel-net/spinel/internal/agentapi"
-	"github.com/spinel-net/spinel/internal/auth"
 	"github.com/spinel-net/spinel/internal/cache"
 	"github.com/spinel-net/spinel/internal/ipam"
 	"github.com/spinel-net/spinel/internal/model"
 	"github.com/spinel-net/spinel/internal/neutron"
+	"github.com/spinel-net/spinel/internal/policy"
 	"github.com/spinel-net/spinel/internal/store"
 )
 
@@ -42,7 +42,7 @@ func (s *Service) portResource() *Resource {
 				},
 			}},
 		Singular: "port", Plural: "ports", Tagged: true,
-		Visible: func(id *auth.Identity, o model.Object) bool {
+		Visible: func(id *policy.Creds, o model.Object) bool {
 			p := o.(*model.Port)
 			if p.ProjectID == id.ProjectID {
 				return true
@@ -92,25 +92,25 @@ type portRequest struct {
 }
 
 func (s *Service) createPort(ctx context.Context, body Body) (model.Object, error) {
-	ident := auth.From(ctx)
-	if err := requireWriter(ident, "create_port"); err != nil {
-		return nil, err
-	}
+	ident := s.creds(ctx)
 	p := &model.Port{}
-	present, err := model.Decode(body, p, model.Create, ident.Admin, "create_port")
+	present, err := model.Decode(body, p, model.Create)
 	if err != nil {
 		return nil, err
 	}
 	if err := setProject(ident, present, &p.ProjectID, &p.TenantID); err != nil {
 		return nil, err
 	}
-	req := &portRequest{port: p, present: present, wantIPs: present.Has("fixed_ips"), fixedIPs: slices.Clone(p.FixedIPs)}
-	if present.Has("mac_address") && !ident.Admin {
-		// Neutron: create_port:mac_address is for admins and the network's owner.
-		if ne, ok := s.cache.Get("network", p.NetworkID); !ok || ne.Obj.GetProjectID() != ident.ProjectID {
-			return nil, neutron.Forbidden("create_port:mac_address")
-		}
+	if err := s.checkNetworkUse(ident, p.NetworkID, p.ProjectID, "port"); err != nil {
+		return nil, err
 	}
+	if _, ok := s.cache.Get("network", p.NetworkID); !ok {
+		return nil, neutron.ResourceNotFound("network", p.NetworkID)
+	}
+	if err := s.authorize(ident, "create_port", s.target(ident, p), model.PolicyAttrs(body, p, model.Create)); err != nil {
+		return nil, err
+	}
+	req := &portRequest{port: p, present: present, wantIPs: present.Has("fixed_ips"), fixedIPs: slices.Clone(p.FixedIPs)}
 	if present.Has("mac_address") {
 		if req.mac, err = parseMAC(p.MACAddress); err != nil {
 			return nil, err
@@ -208,7 +208,7 @@ func (s *Service) setPortSecurity(ctx context.Context, ch *store.Change, reserve
 		seen[id] = true
 		e, ok := s.cache.Get("security_group", id)
 		if (!ok || e.Obj.GetProjectID() != p.ProjectID) && !ch.Touches(s.store.ResourceKey("security_group", id)) {
-			if !ok || !auth.From(ctx).Admin {
+			if !ok || !s.creds(ctx).IsAdmin() {
 				return neutron.ResourceNotFound("security_group", id)
 			}
 		}
@@ -534,20 +534,23 @@ func (s *Service) allocateOne(ch *store.Change, reserved *[]string, sn *model.Su
 }
 
 func (s *Service) updatePort(ctx context.Context, id string, body Body, ifMatch *int64) (model.Object, error) {
-	ident := auth.From(ctx)
+	ident := s.creds(ctx)
 	var out *model.Port
 	err := s.commit(ctx, func(reserved *[]string) (*store.Change, error) {
-		e, err := s.lookupOwned(ctx, s.kinds["port"], id, "update_port")
+		e, err := s.lookup(ctx, s.kinds["port"], id)
 		if err != nil {
-			return nil, err
-		}
-		if err := checkIfMatch(ifMatch, e.Obj); err != nil {
 			return nil, err
 		}
 		old := e.Obj.(*model.Port)
 		p := e.Copy().(*model.Port)
-		present, err := model.Decode(body, p, model.Update, ident.Admin, "update_port")
+		present, err := model.Decode(body, p, model.Update)
 		if err != nil {
+			return nil, err
+		}
+		if err := s.authorize(ident, "update_port", s.target(ident, p), model.PolicyAttrs(body, p, model.Update)); err != nil {
+			return nil, err
+		}
+		if err := checkIfMatch(ifMatch, e.Obj); err != nil {
 			return nil, err
 		}
 		ne, ok := s.cache.Get("network", p.NetworkID)
@@ -557,9 +560,6 @@ func (s *Service) updatePort(ctx context.Context, id string, body Body, ifMatch 
 		n := ne.Obj.(*model.Network)
 		ch := &store.Change{}
 		if present.Has("mac_address") {
-			if !ident.Admin && n.ProjectID != ident.ProjectID {
-				return nil, neutron.Forbidden("update_port:mac_address")
-			}
 			mac, err := parseMAC(p.MACAddress)
 			if err != nil {
 				return nil, err

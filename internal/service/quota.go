@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/spinel-net/spinel/internal/auth"
 	"github.com/spinel-net/spinel/internal/cache"
 	"github.com/spinel-net/spinel/internal/model"
 	"github.com/spinel-net/spinel/internal/neutron"
@@ -81,11 +80,29 @@ func (s *Service) takeQuota(ch *store.Change, reserved *[]string, resource, proj
 	return neutron.OverQuota(resource)
 }
 
+// quotaAllowed enforces a quota action; a project may always read its
+// own quota (Neutron checks get_quota only for other projects').
+func (s *Service) quotaAllowed(ctx context.Context, action, project string) error {
+	c := s.creds(ctx)
+	if action == "get_quota" && project == c.ProjectID {
+		return nil
+	}
+	// Neutron's target is the caller's project (quotasv2.validate_policy).
+	return s.authorize(c, action, &Quota{ProjectID: c.ProjectID}, nil)
+}
+
+// Get implements policy.Target: a quota's only attribute is its project.
+func (q *Quota) Get(key string) (string, bool) {
+	if key == "project_id" || key == "tenant_id" {
+		return q.ProjectID, true
+	}
+	return "", false
+}
+
 // QuotaOf returns the effective quota of project.
 func (s *Service) QuotaOf(ctx context.Context, project string) (map[string]int, error) {
-	id := auth.From(ctx)
-	if !id.Admin && id.ProjectID != project {
-		return nil, neutron.Forbidden("get_quota")
+	if err := s.quotaAllowed(ctx, "get_quota", project); err != nil {
+		return nil, err
 	}
 	out := map[string]int{}
 	for _, r := range QuotaResources {
@@ -129,8 +146,8 @@ func (s *Service) QuotaDetails(ctx context.Context, project string) (map[string]
 
 // Quotas lists the projects with non-default quotas (admin only).
 func (s *Service) Quotas(ctx context.Context) ([]map[string]any, error) {
-	if !auth.From(ctx).Admin {
-		return nil, neutron.Forbidden("get_quota")
+	if err := s.quotaAllowed(ctx, "get_quota", ""); err != nil {
+		return nil, err
 	}
 	var projects []string
 	s.cache.List("quota", func(e *cache.Entry) bool {
@@ -150,8 +167,8 @@ func (s *Service) Quotas(ctx context.Context) ([]map[string]any, error) {
 
 // SetQuota changes project's limits (admin only).
 func (s *Service) SetQuota(ctx context.Context, project string, body Body) (map[string]int, error) {
-	if !auth.From(ctx).Admin {
-		return nil, neutron.Forbidden("update_quota")
+	if err := s.quotaAllowed(ctx, "update_quota", project); err != nil {
+		return nil, err
 	}
 	limits := map[string]int{}
 	for k, raw := range body {
@@ -201,8 +218,8 @@ func (s *Service) SetQuota(ctx context.Context, project string, body Body) (map[
 
 // ResetQuota returns project to the default quotas (admin only).
 func (s *Service) ResetQuota(ctx context.Context, project string) error {
-	if !auth.From(ctx).Admin {
-		return neutron.Forbidden("delete_quota")
+	if err := s.quotaAllowed(ctx, "delete_quota", project); err != nil {
+		return err
 	}
 	return s.commit(ctx, func(_ *[]string) (*store.Change, error) {
 		ch := &store.Change{}

@@ -6,10 +6,10 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/spinel-net/spinel/internal/auth"
 	"github.com/spinel-net/spinel/internal/cache"
 	"github.com/spinel-net/spinel/internal/model"
 	"github.com/spinel-net/spinel/internal/neutron"
+	"github.com/spinel-net/spinel/internal/policy"
 	"github.com/spinel-net/spinel/internal/query"
 	"github.com/spinel-net/spinel/internal/store"
 )
@@ -25,10 +25,19 @@ type Resource struct {
 	Path     string // URL segment if not Plural ("security-groups")
 	// Tagged resources support /tags sub-resources and tag filters.
 	Tagged bool
-	// Visible reports whether the caller may see obj (nil: owner or admin).
-	Visible func(id *auth.Identity, obj model.Object) bool
+	// Visible reports whether the caller's project sees obj at all, as
+	// Neutron's database queries scope what a project sees (nil: its own
+	// resources). Admins see everything; what a caller may get among what
+	// it sees is then the get_<Singular> policy rule's decision.
+	Visible func(c *policy.Creds, obj model.Object) bool
 	// Decorate fills computed attributes into a copy of obj (nil: none).
 	Decorate func(obj model.Object) model.Object
+	// View, if set, adjusts a decorated object to the caller (attributes
+	// whose value depends on who asks, such as a network's shared).
+	View func(c *policy.Creds, obj model.Object) model.Object
+	// NotFound, if set, is the 404 for an id the caller does not see
+	// (default: neutron.ResourceNotFound).
+	NotFound func(id string) error
 	Create   func(ctx context.Context, body Body) (model.Object, error)
 	Update   func(ctx context.Context, id string, body Body, ifMatch *int64) (model.Object, error)
 	Delete   func(ctx context.Context, id string, ifMatch *int64) error
@@ -66,7 +75,7 @@ func (s *Service) Resources() []*Resource {
 }
 
 func (s *Service) resources() map[string]*Resource {
-	rs := []*Resource{s.networkResource(), s.subnetResource(), s.portResource(), s.securityGroupResource(), s.securityGroupRuleResource(), s.routerResource(), s.floatingIPResource(), s.agentResource(), s.flavorResource(), s.serviceProfileResource()}
+	rs := []*Resource{s.networkResource(), s.subnetResource(), s.portResource(), s.securityGroupResource(), s.securityGroupRuleResource(), s.routerResource(), s.floatingIPResource(), s.agentResource(), s.flavorResource(), s.serviceProfileResource(), s.rbacResource()}
 	m := map[string]*Resource{}
 	for _, r := range rs {
 		m[r.Singular] = r
@@ -76,14 +85,23 @@ func (s *Service) resources() map[string]*Resource {
 
 func byProject(o model.Object) []string { return []string{o.GetProjectID()} }
 
-func (s *Service) visible(r *Resource, id *auth.Identity, obj model.Object) bool {
-	if id.Admin {
+// visible is the scope check: whether the caller sees obj at all.
+func (s *Service) visible(r *Resource, c *policy.Creds, obj model.Object) bool {
+	if c.IsAdmin() {
 		return true
 	}
 	if r.Visible != nil {
-		return r.Visible(id, obj)
+		return r.Visible(c, obj)
 	}
-	return obj.GetProjectID() == id.ProjectID
+	return obj.GetProjectID() == c.ProjectID
+}
+
+// notFound is r's 404 for id.
+func (r *Resource) notFound(id string) error {
+	if r.NotFound != nil {
+		return r.NotFound(id)
+	}
+	return neutron.ResourceNotFound(r.Singular, id)
 }
 
 // Entry is a resource as the API returns it, with the raw stored document
@@ -100,22 +118,41 @@ func (s *Service) List(ctx context.Context, r *Resource, q *query.Query) ([]Entr
 			return nil, nil, err
 		}
 	}
-	id := auth.From(ctx)
-	var objs []model.Object
-	raws := map[model.Object][]byte{}
+	c := s.creds(ctx)
+	// Collect under the cache's lock, filter outside it: the checks read
+	// other entries (a port's network, a network's RBAC entries).
+	var all []*cache.Entry
 	s.cache.List(r.Singular, func(e *cache.Entry) bool {
-		if s.visible(r, id, e.Obj) {
-			objs = append(objs, e.Obj)
-			raws[e.Obj] = e.Raw
-		}
+		all = append(all, e)
 		return true
 	})
+	var objs []model.Object
+	raws := map[model.Object][]byte{}
+	get := "get_" + r.Singular
+	t := s.target(c, nil)
+	for _, e := range all {
+		if !s.visible(r, c, e.Obj) {
+			continue
+		}
+		t.reset(e.Obj)
+		if !s.policy.Enforce(get, t, c) {
+			continue
+		}
+		objs = append(objs, e.Obj)
+		raws[e.Obj] = e.Raw
+	}
 	out := objs[:0]
 	for _, o := range objs {
 		d := o
 		if r.Decorate != nil {
 			d = r.Decorate(o)
 			if d != o {
+				raws[d] = nil
+			}
+		}
+		if r.View != nil {
+			if v := r.View(c, d); v != d {
+				d = v
 				raws[d] = nil
 			}
 		}
@@ -138,43 +175,47 @@ func (s *Service) Show(ctx context.Context, r *Resource, id string) (Entry, erro
 	if err != nil {
 		return Entry{}, err
 	}
+	d := e.Obj
 	if r.Decorate != nil {
-		if d := r.Decorate(e.Obj); d != e.Obj {
-			return Entry{Obj: d}, nil
-		}
+		d = r.Decorate(d)
+	}
+	if r.View != nil {
+		d = r.View(s.creds(ctx), d)
+	}
+	if d != e.Obj {
+		return Entry{Obj: d}, nil
 	}
 	return Entry{Obj: e.Obj, Raw: e.Raw}, nil
 }
 
-// lookup finds a resource the caller may see.
+// lookup finds a resource the caller sees and may get (get_<resource>);
+// anything else is the kind's 404, as if it did not exist.
 func (s *Service) lookup(ctx context.Context, r *Resource, id string) (*cache.Entry, error) {
 	e, ok := s.cache.Get(r.Singular, id)
-	if !ok || !s.visible(r, auth.From(ctx), e.Obj) {
-		return nil, neutron.ResourceNotFound(r.Singular, id)
+	if !ok || !s.readable(r, s.creds(ctx), e.Obj) {
+		return nil, r.notFound(id)
 	}
 	return e, nil
 }
 
-// lookupOwned finds a resource the caller may change: 404 if invisible,
-// 403 if visible but another project's.
+// lookupOwned finds a resource the caller may act on with action: 404 if
+// it may not get it, 403 PolicyNotAuthorized if it may get it but the
+// action's rule refuses (Neutron's PolicyHook).
 func (s *Service) lookupOwned(ctx context.Context, r *Resource, id, action string) (*cache.Entry, error) {
 	e, err := s.lookup(ctx, r, id)
 	if err != nil {
 		return nil, err
 	}
-	ident := auth.From(ctx)
-	if err := requireWriter(ident, action); err != nil {
+	c := s.creds(ctx)
+	if err := s.authorize(c, action, s.target(c, e.Obj), nil); err != nil {
 		return nil, err
-	}
-	if !ident.Owns(e.Obj.GetProjectID()) {
-		return nil, neutron.Forbidden(action)
 	}
 	return e, nil
 }
 
-// Tags returns a resource's tags.
+// Tags returns a resource's tags (get_<plural>_tags).
 func (s *Service) Tags(ctx context.Context, r *Resource, id string) ([]string, error) {
-	e, err := s.lookup(ctx, r, id)
+	e, err := s.lookupOwned(ctx, r, id, "get_"+r.Plural+"_tags")
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +257,11 @@ func (s *Service) ChangeTags(ctx context.Context, r *Resource, id string, mode T
 	}
 	var result []string
 	err := s.commit(ctx, func(_ *[]string) (*store.Change, error) {
-		e, err := s.lookupOwned(ctx, r, id, "update_"+r.Singular+":tags")
+		action := "update_" + r.Plural + "_tags"
+		if mode == TagsClear || mode == TagRemove {
+			action = "delete_" + r.Plural + "_tags"
+		}
+		e, err := s.lookupOwned(ctx, r, id, action)
 		if err != nil {
 			return nil, err
 		}

@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"slices"
 
-	"github.com/spinel-net/spinel/internal/auth"
 	"github.com/spinel-net/spinel/internal/cache"
 	"github.com/spinel-net/spinel/internal/l3"
 	"github.com/spinel-net/spinel/internal/model"
@@ -60,7 +59,7 @@ func (s *Service) newDevicePort(ch *store.Change, reserved *[]string, n *model.N
 // named by gi (validated), adding it to ch.
 func (s *Service) gatewayPort(ctx context.Context, ch *store.Change, reserved *[]string, r *model.Router, gi *model.GatewayInfo) (*model.Port, *model.Network, error) {
 	ne, ok := s.cache.Get("network", gi.NetworkID)
-	if !ok || !s.visible(s.kinds["network"], auth.From(ctx), ne.Obj) {
+	if !ok || !s.visible(s.kinds["network"], s.creds(ctx), ne.Obj) {
 		return nil, nil, neutron.ResourceNotFound("network", gi.NetworkID)
 	}
 	n := ne.Obj.(*model.Network)
@@ -160,23 +159,20 @@ func (s *Service) selectProvider(r *model.Router, present model.Present) error {
 }
 
 func (s *Service) createRouter(ctx context.Context, body Body) (model.Object, error) {
-	ident := auth.From(ctx)
-	if err := requireWriter(ident, "create_router"); err != nil {
-		return nil, err
-	}
+	ident := s.creds(ctx)
 	r := &model.Router{}
-	present, err := model.Decode(body, r, model.Create, ident.Admin, "create_router")
+	present, err := model.Decode(body, r, model.Create)
 	if err != nil {
 		return nil, err
 	}
 	if err := setProject(ident, present, &r.ProjectID, &r.TenantID); err != nil {
 		return nil, err
 	}
+	if err := s.authorize(ident, "create_router", s.target(ident, r), model.PolicyAttrs(body, r, model.Create)); err != nil {
+		return nil, err
+	}
 	if !present.Has("admin_state_up") {
 		r.AdminStateUp = true
-	}
-	if r.GatewayInfo != nil && !ident.Admin && (r.GatewayInfo.EnableSNAT != nil || len(r.GatewayInfo.ExternalFixedIPs) > 0) {
-		return nil, neutron.Forbidden("create_router:external_gateway_info")
 	}
 	if err := s.selectProvider(r, present); err != nil {
 		return nil, err
@@ -267,20 +263,23 @@ func (s *Service) validateRoutes(d *l3.Router, routes []model.Route) ([]model.Ro
 }
 
 func (s *Service) updateRouter(ctx context.Context, id string, body Body, ifMatch *int64) (model.Object, error) {
-	ident := auth.From(ctx)
+	ident := s.creds(ctx)
 	var out *model.Router
 	err := s.commit(ctx, func(reserved *[]string) (*store.Change, error) {
-		e, err := s.lookupOwned(ctx, s.kinds["router"], id, "update_router")
+		e, err := s.lookup(ctx, s.kinds["router"], id)
 		if err != nil {
-			return nil, err
-		}
-		if err := checkIfMatch(ifMatch, e.Obj); err != nil {
 			return nil, err
 		}
 		old := e.Obj.(*model.Router)
 		r := e.Copy().(*model.Router)
-		present, err := model.Decode(body, r, model.Update, ident.Admin, "update_router")
+		present, err := model.Decode(body, r, model.Update)
 		if err != nil {
+			return nil, err
+		}
+		if err := s.authorize(ident, "update_router", s.target(ident, r), model.PolicyAttrs(body, r, model.Update)); err != nil {
+			return nil, err
+		}
+		if err := checkIfMatch(ifMatch, e.Obj); err != nil {
 			return nil, err
 		}
 		ch := &store.Change{}
@@ -314,9 +313,6 @@ func (s *Service) updateRouter(ctx context.Context, id string, body Body, ifMatc
 			newGI := r.GatewayInfo
 			if newGI != nil && newGI.NetworkID == "" {
 				newGI = nil // {} clears the gateway, as null does
-			}
-			if newGI != nil && !ident.Admin && (newGI.EnableSNAT != nil || len(newGI.ExternalFixedIPs) > 0) {
-				return nil, neutron.Forbidden("update_router:external_gateway_info")
 			}
 			changesPort := newGI == nil || newGI.NetworkID != oldNet || len(newGI.ExternalFixedIPs) > 0
 			if oldNet != "" && changesPort {
@@ -625,7 +621,11 @@ func (s *Service) RemoveRouterInterface(ctx context.Context, routerID string, bo
 func (s *Service) ChangeExtraRoutes(ctx context.Context, routerID string, routes []model.Route, add bool) (*model.Router, error) {
 	var out *model.Router
 	err := s.commit(ctx, func(_ *[]string) (*store.Change, error) {
-		e, err := s.lookupOwned(ctx, s.kinds["router"], routerID, "update_router")
+		action := "remove_extraroutes"
+		if add {
+			action = "add_extraroutes"
+		}
+		e, err := s.lookupOwned(ctx, s.kinds["router"], routerID, action)
 		if err != nil {
 			return nil, err
 		}

@@ -5,10 +5,10 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/spinel-net/spinel/internal/auth"
 	"github.com/spinel-net/spinel/internal/cache"
 	"github.com/spinel-net/spinel/internal/model"
 	"github.com/spinel-net/spinel/internal/neutron"
+	"github.com/spinel-net/spinel/internal/policy"
 	"github.com/spinel-net/spinel/internal/secgroup"
 	"github.com/spinel-net/spinel/internal/store"
 )
@@ -41,7 +41,7 @@ func (s *Service) securityGroupRuleResource() *Resource {
 			}},
 		Singular: "security_group_rule", Plural: "security_group_rules", Path: "security-group-rules",
 		BeforeList: s.ensureDefaultsOnList,
-		Visible: func(id *auth.Identity, o model.Object) bool {
+		Visible: func(id *policy.Creds, o model.Object) bool {
 			r := o.(*model.SecurityGroupRule)
 			if r.ProjectID == id.ProjectID {
 				return true
@@ -138,16 +138,16 @@ func (s *Service) ensureDefaultSG(ch *store.Change, reserved *[]string, project 
 }
 
 func (s *Service) createSG(ctx context.Context, body Body) (model.Object, error) {
-	ident := auth.From(ctx)
-	if err := requireWriter(ident, "create_security_group"); err != nil {
-		return nil, err
-	}
+	ident := s.creds(ctx)
 	sg := &model.SecurityGroup{}
-	present, err := model.Decode(body, sg, model.Create, ident.Admin, "create_security_group")
+	present, err := model.Decode(body, sg, model.Create)
 	if err != nil {
 		return nil, err
 	}
 	if err := setProject(ident, present, &sg.ProjectID, &sg.TenantID); err != nil {
+		return nil, err
+	}
+	if err := s.authorize(ident, "create_security_group", s.target(ident, sg), model.PolicyAttrs(body, sg, model.Create)); err != nil {
 		return nil, err
 	}
 	if err := secgroup.ValidateGroupName(sg.Name); err != nil {
@@ -185,20 +185,23 @@ func (s *Service) createSG(ctx context.Context, body Body) (model.Object, error)
 }
 
 func (s *Service) updateSG(ctx context.Context, id string, body Body, ifMatch *int64) (model.Object, error) {
-	ident := auth.From(ctx)
+	ident := s.creds(ctx)
 	var out *model.SecurityGroup
 	err := s.commit(ctx, func(_ *[]string) (*store.Change, error) {
-		e, err := s.lookupOwned(ctx, s.kinds["security_group"], id, "update_security_group")
+		e, err := s.lookup(ctx, s.kinds["security_group"], id)
 		if err != nil {
-			return nil, err
-		}
-		if err := checkIfMatch(ifMatch, e.Obj); err != nil {
 			return nil, err
 		}
 		sg := e.Copy().(*model.SecurityGroup)
 		old := e.Obj.(*model.SecurityGroup)
-		present, err := model.Decode(body, sg, model.Update, ident.Admin, "update_security_group")
+		present, err := model.Decode(body, sg, model.Update)
 		if err != nil {
+			return nil, err
+		}
+		if err := s.authorize(ident, "update_security_group", s.target(ident, sg), model.PolicyAttrs(body, sg, model.Update)); err != nil {
+			return nil, err
+		}
+		if err := checkIfMatch(ifMatch, e.Obj); err != nil {
 			return nil, err
 		}
 		isDefault := s.defaultSGOf(sg.ProjectID) == id
@@ -238,7 +241,7 @@ func (s *Service) deleteSG(ctx context.Context, id string, ifMatch *int64) error
 		if len(s.cache.ByIndex("port", "sg", id)) > 0 {
 			return nil, neutron.Conflict("SecurityGroupInUse", "Security Group %s in use.", id)
 		}
-		if s.defaultSGOf(e.Obj.GetProjectID()) == id && !auth.From(ctx).Admin {
+		if s.defaultSGOf(e.Obj.GetProjectID()) == id && !s.creds(ctx).IsAdmin() {
 			return nil, neutron.Conflict("SecurityGroupCannotRemoveDefault", "Insufficient rights for removing default security group.")
 		}
 		ch := &store.Change{}
@@ -255,13 +258,19 @@ func (s *Service) deleteSG(ctx context.Context, id string, ifMatch *int64) error
 }
 
 func (s *Service) createRule(ctx context.Context, body Body) (model.Object, error) {
-	ident := auth.From(ctx)
-	if err := requireWriter(ident, "create_security_group_rule"); err != nil {
+	ident := s.creds(ctx)
+	m := &model.SecurityGroupRule{}
+	present, err := model.Decode(body, m, model.Create)
+	if err != nil {
 		return nil, err
 	}
-	m := &model.SecurityGroupRule{}
-	present, err := model.Decode(body, m, model.Create, ident.Admin, "create_security_group_rule")
-	if err != nil {
+	// The rule's project is the caller's unless the body names one; the
+	// group's owner is only known once the group is found.
+	pm := *m
+	if err := setProject(ident, present, &pm.ProjectID, &pm.TenantID); err != nil {
+		return nil, err
+	}
+	if err := s.authorize(ident, "create_security_group_rule", s.target(ident, &pm), model.PolicyAttrs(body, m, model.Create)); err != nil {
 		return nil, err
 	}
 	r := fromModelRule(m)
@@ -274,7 +283,7 @@ func (s *Service) createRule(ctx context.Context, body Body) (model.Object, erro
 		if err != nil {
 			return nil, err
 		}
-		if !ident.Owns(sge.Obj.GetProjectID()) {
+		if !ident.IsAdmin() && sge.Obj.GetProjectID() != ident.ProjectID {
 			return nil, neutron.ResourceNotFound("security_group", m.SecurityGroupID)
 		}
 		if r.RemoteGroupID != nil {
@@ -330,7 +339,7 @@ func (s *Service) updateRule(ctx context.Context, id string, body Body, _ *int64
 		return nil, err
 	}
 	m := e.Copy()
-	if _, err := model.Decode(body, m, model.Update, auth.From(ctx).Admin, "update_security_group_rule"); err != nil {
+	if _, err := model.Decode(body, m, model.Update); err != nil {
 		return nil, err
 	}
 	return e.Obj, nil
@@ -338,17 +347,9 @@ func (s *Service) updateRule(ctx context.Context, id string, body Body, _ *int64
 
 func (s *Service) deleteRule(ctx context.Context, id string, _ *int64) error {
 	return s.commit(ctx, func(_ *[]string) (*store.Change, error) {
-		e, err := s.lookup(ctx, s.kinds["security_group_rule"], id)
+		e, err := s.lookupOwned(ctx, s.kinds["security_group_rule"], id, "delete_security_group_rule")
 		if err != nil {
 			return nil, err
-		}
-		ident := auth.From(ctx)
-		if err := requireWriter(ident, "delete_security_group_rule"); err != nil {
-			return nil, err
-		}
-		sg, ok := s.cache.Get("security_group", e.Obj.(*model.SecurityGroupRule).SecurityGroupID)
-		if !ident.Owns(e.Obj.GetProjectID()) && !(ok && ident.Owns(sg.Obj.GetProjectID())) {
-			return nil, neutron.Forbidden("delete_security_group_rule")
 		}
 		ch := &store.Change{}
 		s.deleteWithClaims(ch, e)
@@ -360,12 +361,12 @@ func (s *Service) deleteRule(ctx context.Context, id string, _ *int64) error {
 // or rules are listed: for the caller's project, and for every project an
 // admin names in a project_id/tenant_id filter.
 func (s *Service) ensureDefaultsOnList(ctx context.Context, filters map[string][]string) error {
-	id := auth.From(ctx)
+	id := s.creds(ctx)
 	projects := []string{}
-	if id.ProjectID != "" && (id.Admin || id.HasRole("member") || !id.HasRole("reader")) {
+	if id.ProjectID != "" && (id.IsAdmin() || id.HasRole("member") || !id.HasRole("reader")) {
 		projects = append(projects, id.ProjectID)
 	}
-	if id.Admin {
+	if id.IsAdmin() {
 		projects = append(projects, filters["project_id"]...)
 		projects = append(projects, filters["tenant_id"]...)
 	}

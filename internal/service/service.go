@@ -20,11 +20,11 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/spinel-net/spinel/internal/auth"
 	"github.com/spinel-net/spinel/internal/cache"
 	"github.com/spinel-net/spinel/internal/l3"
 	"github.com/spinel-net/spinel/internal/model"
 	"github.com/spinel-net/spinel/internal/neutron"
+	"github.com/spinel-net/spinel/internal/policy"
 	"github.com/spinel-net/spinel/internal/store"
 )
 
@@ -78,6 +78,7 @@ type Service struct {
 	kinds   map[string]*Resource
 	drivers map[string]l3.Driver // L3 flavor drivers by driver name
 	hosts   hostWatch
+	policy  *policy.Engine
 	ovn     *ovnBinding // set when the ovn network backend is configured
 
 	mu      sync.Mutex
@@ -90,6 +91,9 @@ func New(cfg Config, st *store.Store, c *cache.Cache, log *slog.Logger, opts ...
 	s := &Service{cfg: cfg, store: st, cache: c, log: log, now: time.Now, pending: map[string]bool{}, hints: map[string]netip.Addr{}}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.policy == nil {
+		s.policy = policy.Default()
 	}
 	if c != nil {
 		s.watchHosts()
@@ -249,14 +253,6 @@ func (s *Service) deleteWithClaims(ch *store.Change, e *cache.Entry) {
 // claim adds a claim of key for the resource, guarded by absence in etcd.
 func claim(ch *store.Change, key, kind, id string) { ch.Create(key, owner(kind, id)) }
 
-// requireWriter refuses writes from identities that may only read.
-func requireWriter(id *auth.Identity, action string) error {
-	if id.Admin || id.HasRole("member") || !id.HasRole("reader") {
-		return nil
-	}
-	return neutron.Forbidden(action)
-}
-
 // checkIfMatch enforces an If-Match: revision_number=N precondition.
 func checkIfMatch(ifMatch *int64, obj model.Object) error {
 	if ifMatch == nil {
@@ -283,7 +279,7 @@ func (s *Service) bump(obj model.Object) {
 
 // setProject fills project_id/tenant_id of a new resource from the body
 // or the caller, refusing a mismatch and (for non-admins) another project.
-func setProject(id *auth.Identity, present model.Present, projectID, tenantID *string) error {
+func setProject(id *policy.Creds, present model.Present, projectID, tenantID *string) error {
 	p, t := *projectID, *tenantID
 	switch {
 	case present.Has("project_id") && present.Has("tenant_id") && p != t:
@@ -297,7 +293,7 @@ func setProject(id *auth.Identity, present model.Present, projectID, tenantID *s
 	if p == "" {
 		return neutron.BadRequest("Running without keystone AuthN requires that tenant_id is specified")
 	}
-	if !id.Admin && p != id.ProjectID {
+	if !id.IsAdmin() && !id.HasRole("advsvc") && p != id.ProjectID {
 		return neutron.BadRequest("Specifying 'project_id' or 'tenant_id' other than the authenticated project in request requires admin or advsvc privileges")
 	}
 	*projectID, *tenantID = p, p

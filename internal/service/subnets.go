@@ -5,11 +5,11 @@ import (
 	"net/netip"
 	"slices"
 
-	"github.com/spinel-net/spinel/internal/auth"
 	"github.com/spinel-net/spinel/internal/cache"
 	"github.com/spinel-net/spinel/internal/ipam"
 	"github.com/spinel-net/spinel/internal/model"
 	"github.com/spinel-net/spinel/internal/neutron"
+	"github.com/spinel-net/spinel/internal/policy"
 	"github.com/spinel-net/spinel/internal/store"
 )
 
@@ -21,13 +21,20 @@ func (s *Service) subnetResource() *Resource {
 				"network": func(o model.Object) []string { return []string{o.(*model.Subnet).NetworkID} },
 			}},
 		Singular: "subnet", Plural: "subnets", Tagged: true,
-		Visible: func(id *auth.Identity, o model.Object) bool {
+		// A project sees its subnets, those of its networks and those of
+		// networks shared with it (Neutron scopes subnets by their
+		// network's access_as_shared entries, not by access_as_external).
+		Visible: func(c *policy.Creds, o model.Object) bool {
 			sn := o.(*model.Subnet)
-			if sn.ProjectID == id.ProjectID {
+			if sn.ProjectID == c.ProjectID {
 				return true
 			}
-			n, ok := s.cache.Get("network", sn.NetworkID)
-			return ok && (n.Obj.(*model.Network).Shared || n.Obj.(*model.Network).RouterExternal || n.Obj.GetProjectID() == id.ProjectID)
+			ne, ok := s.cache.Get("network", sn.NetworkID)
+			if !ok {
+				return false
+			}
+			n := ne.Obj.(*model.Network)
+			return n.ProjectID == c.ProjectID || s.sharedWith(n, c.ProjectID)
 		},
 		Create: s.createSubnet,
 		Update: s.updateSubnet,
@@ -66,16 +73,22 @@ func poolsToModel(rs []ipam.Range) []model.AllocationPool {
 }
 
 func (s *Service) createSubnet(ctx context.Context, body Body) (model.Object, error) {
-	ident := auth.From(ctx)
-	if err := requireWriter(ident, "create_subnet"); err != nil {
-		return nil, err
-	}
+	ident := s.creds(ctx)
 	sn := &model.Subnet{}
-	present, err := model.Decode(body, sn, model.Create, ident.Admin, "create_subnet")
+	present, err := model.Decode(body, sn, model.Create)
 	if err != nil {
 		return nil, err
 	}
 	if err := setProject(ident, present, &sn.ProjectID, &sn.TenantID); err != nil {
+		return nil, err
+	}
+	if err := s.checkNetworkUse(ident, sn.NetworkID, sn.ProjectID, "subnet"); err != nil {
+		return nil, err
+	}
+	if _, ok := s.cache.Get("network", sn.NetworkID); !ok {
+		return nil, neutron.ResourceNotFound("network", sn.NetworkID)
+	}
+	if err := s.authorize(ident, "create_subnet", s.target(ident, sn), model.PolicyAttrs(body, sn, model.Create)); err != nil {
 		return nil, err
 	}
 	if sn.IPVersion != 4 && sn.IPVersion != 6 {
@@ -147,9 +160,6 @@ func (s *Service) createSubnet(ctx context.Context, body Body) (model.Object, er
 			return nil, neutron.ResourceNotFound("network", sn.NetworkID)
 		}
 		n := ne.Obj.(*model.Network)
-		if !ident.Owns(n.ProjectID) && !n.Shared {
-			return nil, neutron.Forbidden("create_subnet")
-		}
 		ch := &store.Change{}
 		// Overlap checks read the network's subnets (or, for routed
 		// networks, every routed subnet): guard that set.
@@ -211,19 +221,22 @@ func normalizeRoutes(in []model.HostRoute, version int) ([]model.HostRoute, erro
 }
 
 func (s *Service) updateSubnet(ctx context.Context, id string, body Body, ifMatch *int64) (model.Object, error) {
-	ident := auth.From(ctx)
+	ident := s.creds(ctx)
 	var out *model.Subnet
 	err := s.commit(ctx, func(_ *[]string) (*store.Change, error) {
-		e, err := s.lookupOwned(ctx, s.kinds["subnet"], id, "update_subnet")
+		e, err := s.lookup(ctx, s.kinds["subnet"], id)
 		if err != nil {
-			return nil, err
-		}
-		if err := checkIfMatch(ifMatch, e.Obj); err != nil {
 			return nil, err
 		}
 		sn := e.Copy().(*model.Subnet)
-		present, err := model.Decode(body, sn, model.Update, ident.Admin, "update_subnet")
+		present, err := model.Decode(body, sn, model.Update)
 		if err != nil {
+			return nil, err
+		}
+		if err := s.authorize(ident, "update_subnet", s.target(ident, sn), model.PolicyAttrs(body, sn, model.Update)); err != nil {
+			return nil, err
+		}
+		if err := checkIfMatch(ifMatch, e.Obj); err != nil {
 			return nil, err
 		}
 		prefix := netip.MustParsePrefix(sn.CIDR)
