@@ -144,7 +144,18 @@ func BenchmarkNetWipeRestore(b *testing.B) {
 	}
 	b.StopTimer()
 	if got := e.dumpOwned(); !slices.Equal(got, before) {
-		b.Fatalf("restored rows differ: %d rows, want %d", len(got), len(before))
+		var diff []string
+		for _, l := range got {
+			if !slices.Contains(before, l) && len(diff) < 5 {
+				diff = append(diff, "+ "+l)
+			}
+		}
+		for _, l := range before {
+			if !slices.Contains(got, l) && len(diff) < 10 {
+				diff = append(diff, "- "+l)
+			}
+		}
+		b.Fatalf("restored rows differ: %d rows, want %d:\n%s", len(got), len(before), strings.Join(diff, "\n"))
 	}
 	b.ReportMetric(float64(restore.Milliseconds())/float64(b.N), "restore-ms")
 	b.ReportMetric(float64(reconnect.Milliseconds())/float64(b.N), "reconnect-ms")

@@ -345,6 +345,14 @@ func (s *Syncer) apply(ctx context.Context, units []*unit, st *Stats) (map[strin
 			return err
 		}
 		st.Ops += len(ops)
+		for i, op := range ops {
+			if op.Op == "update" && res[i].Count == 0 {
+				// The row was in the replica but is not in the database:
+				// the replica is behind (a database replaced under it).
+				// What else committed is right; the retry sees the rest.
+				return fmt.Errorf("%w: %s row %v is gone", errStale, op.Table, op.Where)
+			}
+		}
 		off := 0
 		for _, u := range batch {
 			for i, name := range u.lspInserts {
@@ -407,6 +415,9 @@ func portStatuses(in Input, a *actual) map[string]string {
 	}
 	return out
 }
+
+// errStale reports a pass planned on a replica that was behind.
+var errStale = errors.New("replica out of date")
 
 func isTxnErr(err error) bool {
 	var te *ovsdb.TxnError

@@ -2,6 +2,7 @@ package netsync
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -356,5 +357,34 @@ func TestPortStatusFollowsUp(t *testing.T) {
 	syncOnce(t, s)
 	if rec.last["p-vm"] != "DOWN" {
 		t.Fatalf("statuses after down: %v", rec.last)
+	}
+}
+
+// staleNB sends every update to a row that does not exist, as a replica
+// that is behind the database would.
+type staleNB struct{ NB }
+
+func (s staleNB) Transact(ctx context.Context, db string, ops ...ovsdb.Operation) ([]ovsdb.OpResult, error) {
+	for i, op := range ops {
+		if op.Op == "update" {
+			ops[i].Where = []ovsdb.Condition{ovsdb.ByUUID("00000000-0000-0000-0000-000000000000")}
+		}
+	}
+	return s.NB.Transact(ctx, db, ops...)
+}
+
+func TestStaleReplicaIsAnError(t *testing.T) {
+	_, c := start(t)
+	src := &StaticSource{}
+	src.Set(fixture())
+	syncOnce(t, New(c, src, Config{Log: slog.New(slog.DiscardHandler)}))
+	in := fixture()
+	n := *in.Networks[0]
+	n.Name = "changed"
+	in.Networks[0] = &n
+	src.Set(in)
+	s := New(staleNB{c}, src, Config{Log: slog.New(slog.DiscardHandler)})
+	if _, err := s.SyncOnce(context.Background()); !errors.Is(err, errStale) {
+		t.Fatalf("an update matching no row: %v", err)
 	}
 }
