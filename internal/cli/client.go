@@ -174,6 +174,8 @@ type resource struct {
 	show map[string]func(any) string
 	// rename names fields differently in show/create/set output.
 	rename map[string]string
+	// unnamed resources (rules) are found by id only.
+	unnamed bool
 }
 
 // list returns the resources matching query, following next links.
@@ -232,6 +234,9 @@ func (c *apiClient) find(ctx context.Context, r *resource, nameOrID string) (map
 	}
 	if !isNotFound(err) {
 		return nil, err
+	}
+	if r.unnamed {
+		return nil, fmt.Errorf("no %s found for %s", r.title, nameOrID)
 	}
 	matches, err := c.list(ctx, r, url.Values{"name": {nameOrID}})
 	if err != nil {

@@ -185,6 +185,9 @@ func (sess *Session) keystone(ctx context.Context, s Settings) error {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
+	// A command authenticates once: keeping the connection open only
+	// holds one of Keystone's workers (uwsgi keeps it for its socket timeout).
+	req.Close = true
 	resp, err := sess.HTTP.Do(req)
 	if err != nil {
 		return fmt.Errorf("osauth: authenticating with Keystone: %w", err)
@@ -313,6 +316,7 @@ func (sess *Session) ResolveProject(ctx context.Context, nameOrID string) (strin
 	}
 	req.Header.Set("X-Auth-Token", sess.Token)
 	req.Header.Set("Accept", "application/json")
+	req.Close = true
 	resp, err := sess.HTTP.Do(req)
 	if err != nil {
 		return "", fmt.Errorf("osauth: looking up project %s: %w", nameOrID, err)
@@ -338,6 +342,7 @@ func (sess *Session) ResolveProject(ctx context.Context, nameOrID string) (strin
 			return "", fmt.Errorf("osauth: %w", err)
 		}
 		req.Header.Set("X-Auth-Token", sess.Token)
+		req.Close = true
 		resp, err := sess.HTTP.Do(req)
 		if err != nil {
 			return "", fmt.Errorf("osauth: looking up project %s: %w", nameOrID, err)

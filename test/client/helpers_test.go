@@ -186,5 +186,9 @@ func contains(list []string, s string) bool {
 }
 
 func TestMain(m *testing.M) {
-	os.Exit(m.Run())
+	code := m.Run()
+	if ks != nil {
+		ks.Close()
+	}
+	os.Exit(code)
 }
