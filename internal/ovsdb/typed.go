@@ -6,11 +6,24 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 )
 
+// fieldCache memoises structFields per type.
+var fieldCache sync.Map // reflect.Type -> map[string]int
+
 // structFields returns the tagged fields of struct type t: column → field
-// index.
+// index. The map is shared: read only.
 func structFields(t reflect.Type) map[string]int {
+	if m, ok := fieldCache.Load(t); ok {
+		return m.(map[string]int)
+	}
+	m := computeFields(t)
+	fieldCache.Store(t, m)
+	return m
+}
+
+func computeFields(t reflect.Type) map[string]int {
 	out := map[string]int{}
 	for i := range t.NumField() {
 		f := t.Field(i)
