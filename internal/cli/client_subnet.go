@@ -170,7 +170,7 @@ func newSubnetCmd() *cobra.Command {
 	fs.String("project", "", "owner project (name or id)")
 	fs.String("network", "", "network the subnet belongs to (name or id; required)")
 	fs.String("subnet-range", "", "the subnet's CIDR, e.g. 10.0.0.0/24 (required)")
-	fs.Int("ip-version", 4, "IP version, 4 or 6 (default: the CIDR's)")
+	fs.Int("ip-version", 0, "IP version, 4 or 6 (default: the CIDR's)")
 	fs.String("ipv6-ra-mode", "", "IPv6 RA mode: dhcpv6-stateful, dhcpv6-stateless, slaac")
 	fs.String("ipv6-address-mode", "", "IPv6 address mode: dhcpv6-stateful, dhcpv6-stateless, slaac")
 	fs.StringArray("service-type", nil, "service type (repeat for more)")

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
 func TestSecurityGroups(t *testing.T) {
@@ -234,4 +236,65 @@ func stderrOf(err error) string {
 		return string(ee.Stderr)
 	}
 	return ""
+}
+
+// Every resource's list and show in every format parse as what they claim
+// to be and carry the resource.
+func TestEveryFormat(t *testing.T) {
+	c := newClient(t)
+	c.ok("network", "create", "fmt-net")
+	c.ok("subnet", "create", "fmt-sub", "--network", "fmt-net", "--subnet-range", "10.7.0.0/24")
+	c.ok("port", "create", "fmt-port", "--network", "fmt-net")
+	c.ok("security-group", "create", "fmt-sg")
+	rule := c.obj("security-group-rule", "create", "fmt-sg", "--protocol", "udp", "--dst-port", "53")
+	ruleID := str(rule["id"])
+	for _, tc := range []struct {
+		resource, show, idCol string
+	}{
+		{"network", "fmt-net", "ID"}, {"subnet", "fmt-sub", "ID"}, {"port", "fmt-port", "ID"},
+		{"security-group", "fmt-sg", "ID"}, {"security-group-rule", ruleID, "ID"}, {"quota", "admin", "Project ID"},
+	} {
+		t.Run(tc.resource, func(t *testing.T) {
+			if tc.resource == "quota" {
+				c.ok("quota", "set", "admin", "--ports", "99")
+			}
+			// list
+			rows := c.rows(tc.resource, "list")
+			if len(rows) == 0 {
+				t.Fatalf("%s list -f json: no rows", tc.resource)
+			}
+			var y []map[string]any
+			if err := yaml.Unmarshal([]byte(c.ok(tc.resource, "list", "-f", "yaml")), &y); err != nil || len(y) != len(rows) {
+				t.Errorf("%s list -f yaml: %d rows, %v", tc.resource, len(y), err)
+			}
+			table := tableRows(t, c.ok(tc.resource, "list"))
+			if len(table) != len(rows)+1 || table[0][0] != tc.idCol {
+				t.Errorf("%s list table: %v", tc.resource, table)
+			}
+			val := c.ok(tc.resource, "list", "-f", "value", "-c", tc.idCol)
+			if strings.Count(val, "\n") != len(rows) || !strings.Contains(val, str(rows[0][tc.idCol])) {
+				t.Errorf("%s list -f value: %q", tc.resource, val)
+			}
+			// show
+			obj := c.obj(tc.resource, "show", tc.show)
+			if len(obj) < 3 {
+				t.Errorf("%s show -f json: %v", tc.resource, obj)
+			}
+			ym := c.yamlObj(tc.resource, "show", tc.show)
+			if len(ym) != len(obj) {
+				t.Errorf("%s show -f yaml has %d fields, json %d", tc.resource, len(ym), len(obj))
+			}
+			f := fieldValues(t, c.ok(tc.resource, "show", tc.show))
+			if len(f) != len(obj) {
+				t.Errorf("%s show table has %d fields, json %d", tc.resource, len(f), len(obj))
+			}
+			key := "id"
+			if tc.resource == "quota" {
+				key = "project"
+			}
+			if v := c.ok(tc.resource, "show", tc.show, "-f", "value", "-c", key); v != str(obj[key])+"\n" {
+				t.Errorf("%s show -f value -c %s: %q, want %v", tc.resource, key, v, obj[key])
+			}
+		})
+	}
 }
