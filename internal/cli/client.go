@@ -370,7 +370,22 @@ type listCol struct {
 	header string
 	key    string                   // the field, unless get is set
 	get    func(map[string]any) any // a computed value
+	fields []string                 // the fields get needs
 	human  func(any) string
+}
+
+// withFields asks the API for only the fields the columns show (Neutron's
+// fields= parameter): a list of thousands then carries a few fields each.
+func withFields(q url.Values, cols []listCol) url.Values {
+	for _, c := range cols {
+		if c.get == nil {
+			q.Add("fields", c.key)
+		}
+		for _, f := range c.fields {
+			q.Add("fields", f)
+		}
+	}
+	return q
 }
 
 // printList prints objs with cols.

@@ -55,10 +55,6 @@ func newNetworkCmd() *cobra.Command {
 				q.Set("provider:network_type", v)
 			}
 			tagFilters(fs, q)
-			objs, err := c.list(ctx, r, q)
-			if err != nil {
-				return err
-			}
 			cols := []listCol{{header: "ID", key: "id"}, {header: "Name", key: "name"}, {header: "Subnets", key: "subnets"}}
 			if long, _ := fs.GetBool("long"); long {
 				cols = []listCol{
@@ -69,6 +65,10 @@ func newNetworkCmd() *cobra.Command {
 					{header: "Router Type", key: "router:external", human: routerExternal},
 					{header: "Availability Zones", key: "availability_zones"}, {header: "Tags", key: "tags"},
 				}
+			}
+			objs, err := c.list(ctx, r, withFields(q, cols))
+			if err != nil {
+				return err
 			}
 			return printList(cmd, lo, cols, objs)
 		},

@@ -65,15 +65,15 @@ func newPortCmd() *cobra.Command {
 				}
 			}
 			tagFilters(fs, q)
-			objs, err := c.list(ctx, r, q)
-			if err != nil {
-				return err
-			}
 			cols := []listCol{{header: "ID", key: "id"}, {header: "Name", key: "name"}, {header: "MAC Address", key: "mac_address"},
 				{header: "Fixed IP Addresses", key: "fixed_ips"}, {header: "Status", key: "status"}}
 			if long, _ := fs.GetBool("long"); long {
 				cols = append(cols, listCol{header: "Security Groups", key: "security_groups"},
 					listCol{header: "Device Owner", key: "device_owner"}, listCol{header: "Tags", key: "tags"})
+			}
+			objs, err := c.list(ctx, r, withFields(q, cols))
+			if err != nil {
+				return err
 			}
 			return printList(cmd, lo, cols, objs)
 		},

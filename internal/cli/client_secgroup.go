@@ -82,12 +82,12 @@ func newSecurityGroupCmd() *cobra.Command {
 				return err
 			}
 			tagFilters(fs, q)
-			objs, err := c.list(ctx, r, q)
+			cols := []listCol{{header: "ID", key: "id"}, {header: "Name", key: "name"}, {header: "Description", key: "description"},
+				{header: "Project", key: "project_id"}, {header: "Tags", key: "tags"}}
+			objs, err := c.list(ctx, r, withFields(q, cols))
 			if err != nil {
 				return err
 			}
-			cols := []listCol{{header: "ID", key: "id"}, {header: "Name", key: "name"}, {header: "Description", key: "description"},
-				{header: "Project", key: "project_id"}, {header: "Tags", key: "tags"}}
 			return printList(cmd, lo, cols, objs)
 		},
 	}
@@ -264,15 +264,15 @@ func newSecurityGroupRuleCmd() *cobra.Command {
 			case eg:
 				q.Set("direction", "egress")
 			}
-			objs, err := c.list(ctx, r, q)
-			if err != nil {
-				return err
-			}
 			cols := []listCol{{header: "ID", key: "id"}, {header: "IP Protocol", key: "protocol"}, {header: "Ethertype", key: "ethertype"},
-				{header: "IP Range", get: ipRange}, {header: "Port Range", get: portRange}, {header: "Direction", key: "direction"},
+				{header: "IP Range", get: ipRange, fields: []string{"remote_ip_prefix", "ethertype"}}, {header: "Port Range", get: portRange, fields: []string{"port_range_min", "port_range_max", "protocol"}}, {header: "Direction", key: "direction"},
 				{header: "Remote Security Group", key: "remote_group_id"}, {header: "Remote Address Group", key: "remote_address_group_id"}}
 			if len(args) == 0 {
 				cols = append(cols, listCol{header: "Security Group", key: "security_group_id"})
+			}
+			objs, err := c.list(ctx, r, withFields(q, cols))
+			if err != nil {
+				return err
 			}
 			return printList(cmd, lo, cols, objs)
 		},

@@ -84,10 +84,6 @@ func newSubnetCmd() *cobra.Command {
 				return err
 			}
 			tagFilters(fs, q)
-			objs, err := c.list(ctx, r, q)
-			if err != nil {
-				return err
-			}
 			cols := []listCol{{header: "ID", key: "id"}, {header: "Name", key: "name"}, {header: "Network", key: "network_id"}, {header: "Subnet", key: "cidr"}}
 			if long, _ := fs.GetBool("long"); long {
 				cols = append(cols,
@@ -97,6 +93,10 @@ func newSubnetCmd() *cobra.Command {
 					listCol{header: "Host Routes", key: "host_routes", human: hostRoutes},
 					listCol{header: "IP Version", key: "ip_version"}, listCol{header: "Gateway", key: "gateway_ip"},
 					listCol{header: "Service Types", key: "service_types"}, listCol{header: "Tags", key: "tags"})
+			}
+			objs, err := c.list(ctx, r, withFields(q, cols))
+			if err != nil {
+				return err
 			}
 			return printList(cmd, lo, cols, objs)
 		},
