@@ -39,15 +39,15 @@ import (
 // world is one project's complete set of resources, created by the admin
 // on its behalf, behind an external network of the admin's.
 type world struct {
-	project                     string
-	ext, net                    netView
-	extSubnet, subnet           subnetView
-	port                        portView
-	router                      *routers.Router
-	fip                         *floatingips.FloatingIP
-	sg                          sgView
-	rule                        ruleView
-	rbac                        *rbacpolicies.RBACPolicy
+	project                      string
+	ext, net                     netView
+	extSubnet, subnet            subnetView
+	port                         portView
+	router                       *routers.Router
+	fip                          *floatingips.FloatingIP
+	sg                           sgView
+	rule                         ruleView
+	rbac                         *rbacpolicies.RBACPolicy
 	rbacTarget, extCIDR, netCIDR string
 }
 
