@@ -100,6 +100,9 @@ func Connect(ctx context.Context, s Settings) (*Session, error) {
 	case "noauth":
 		sess.NoAuth = true
 		sess.Endpoint = trimVersion(first(s.URL, s.Endpoint))
+		// A token given with --url is sent along: the URL may be a
+		// Keystone-authenticated server reached directly.
+		sess.Token = s.Token
 		if s.ProjectID != "" {
 			sess.ProjectID = s.ProjectID
 			sess.Header.Set("X-Project-Id", s.ProjectID)

@@ -117,7 +117,7 @@ func CloudsFiles(getenv func(string) string, home func() (string, error)) []stri
 // environment variable, which wins over the clouds.yaml entry named by
 // --os-cloud or OS_CLOUD (read from the first candidate file that exists).
 // SPINEL_URL from the environment is ignored when the flags name a cloud,
-// an auth URL or a token: the command line asked for authentication.
+// an auth URL or an endpoint: the command line asked for another server.
 func Resolve(src Sources) (Settings, error) {
 	getenv := src.Getenv
 	if getenv == nil {
@@ -125,7 +125,7 @@ func Resolve(src Sources) (Settings, error) {
 	}
 	env := FromEnv(getenv)
 	f := src.Flags
-	if f.URL == "" && (f.Cloud != "" || f.AuthURL != "" || f.Token != "") {
+	if f.URL == "" && (f.Cloud != "" || f.AuthURL != "" || f.Endpoint != "") {
 		env.URL = ""
 	}
 	out := merge(f, env)

@@ -175,6 +175,16 @@ func TestCloudsTokenAndNoauth(t *testing.T) {
 		req.Header.Get("X-Roles") != "member" || req.Header.Get("X-Auth-Token") != "" {
 		t.Errorf("noauth request %s %v", req.URL, req.Header)
 	}
+
+	// --url with a token sends the token along.
+	sess, err = Connect(context.Background(), Settings{URL: "http://s:9696/", Token: "tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ = sess.NewRequest(context.Background(), "GET", "/v2.0/ports", nil)
+	if req.URL.String() != "http://s:9696/v2.0/ports" || req.Header.Get("X-Auth-Token") != "tok" {
+		t.Errorf("url+token request %s %v", req.URL, req.Header)
+	}
 }
 
 func TestMode(t *testing.T) {
