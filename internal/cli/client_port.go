@@ -13,6 +13,12 @@ import (
 var portRes = &resource{
 	singular: "port", plural: "ports", path: "/v2.0/ports", title: "Port",
 	show: map[string]func(any) string{"admin_state_up": adminState},
+	// The openstack CLI shows these fields under its SDK's names.
+	rename: map[string]string{
+		"binding:host_id": "binding_host_id", "binding:profile": "binding_profile", "binding:vif_details": "binding_vif_details",
+		"binding:vif_type": "binding_vif_type", "binding:vnic_type": "binding_vnic_type",
+		"security_groups": "security_group_ids",
+	},
 }
 
 func newPortCmd() *cobra.Command {

@@ -19,6 +19,7 @@ var securityGroupRes = &resource{
 var securityGroupRuleRes = &resource{
 	singular: "security_group_rule", plural: "security_group_rules", path: "/v2.0/security-group-rules", title: "SecurityGroupRule",
 	unnamed: true,
+	rename:  map[string]string{"ethertype": "ether_type"}, // the openstack CLI's name
 }
 
 // sgRules renders a group's rules as the openstack CLI does: one per

@@ -27,7 +27,7 @@ func TestSecurityGroups(t *testing.T) {
 	// Rules as the openstack CLI builds them.
 	ssh := c.obj("security-group-rule", "create", "web", "--protocol", "tcp", "--dst-port", "22:23", "--remote-ip", "192.0.2.0/24")
 	if ssh["protocol"] != "tcp" || ssh["port_range_min"] != 22.0 || ssh["port_range_max"] != 23.0 || ssh["direction"] != "ingress" ||
-		ssh["ethertype"] != "IPv4" || ssh["remote_ip_prefix"] != "192.0.2.0/24" || ssh["security_group_id"] != web["id"] {
+		ssh["ether_type"] != "IPv4" || ssh["remote_ip_prefix"] != "192.0.2.0/24" || ssh["security_group_id"] != web["id"] {
 		t.Errorf("tcp rule: %v", ssh)
 	}
 	ping := c.obj("security-group-rule", "create", "web", "--protocol", "icmp", "--icmp-type", "8", "--icmp-code", "0")
@@ -35,7 +35,7 @@ func TestSecurityGroups(t *testing.T) {
 		t.Errorf("icmp rule: %v", ping)
 	}
 	v6 := c.obj("security-group-rule", "create", "web", "--protocol", "ipv6-icmp", "--egress")
-	if v6["ethertype"] != "IPv6" || v6["direction"] != "egress" || v6["remote_ip_prefix"] != "::/0" {
+	if v6["ether_type"] != "IPv6" || v6["direction"] != "egress" || v6["remote_ip_prefix"] != "::/0" {
 		t.Errorf("ipv6-icmp rule: %v", v6)
 	}
 	fromDB := c.obj("security-group-rule", "create", "web", "--protocol", "tcp", "--dst-port", "80", "--remote-group", "db")

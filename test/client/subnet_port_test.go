@@ -82,7 +82,7 @@ func TestPort(t *testing.T) {
 		"--device", "server-1", "--allowed-address", "ip-address=10.3.0.200")
 	fixed, _ := p["fixed_ips"].([]any)
 	if len(fixed) != 1 || fixed[0].(map[string]any)["ip_address"] != "10.3.0.50" || p["mac_address"] != "fa:16:3e:00:00:01" ||
-		p["binding:host_id"] != "hv1" || strings.Join(strs(p["security_groups"]), ",") != str(sg["id"]) || p["device_id"] != "server-1" {
+		p["binding_host_id"] != "hv1" || strings.Join(strs(p["security_group_ids"]), ",") != str(sg["id"]) || p["device_id"] != "server-1" {
 		t.Errorf("port create: %v", p)
 	}
 	c.ok("port", "create", "vm2", "--network", "net", "--no-security-group")
@@ -104,13 +104,13 @@ func TestPort(t *testing.T) {
 		t.Errorf("list --long: %v", long)
 	}
 	// value format prints lists as the openstack CLI's Python does.
-	if v := c.ok("port", "show", "vm1", "-f", "value", "-c", "security_groups"); v != "['"+str(sg["id"])+"']\n" {
+	if v := c.ok("port", "show", "vm1", "-f", "value", "-c", "security_group_ids"); v != "['"+str(sg["id"])+"']\n" {
 		t.Errorf("value of a list: %q", v)
 	}
 
 	// set: add an address, clear the groups, disable.
 	s := c.obj("port", "set", "vm1", "--fixed-ip", "subnet=sub", "--no-security-group", "--disable")
-	if len(s["fixed_ips"].([]any)) != 2 || len(s["security_groups"].([]any)) != 0 || s["admin_state_up"] != false {
+	if len(s["fixed_ips"].([]any)) != 2 || len(s["security_group_ids"].([]any)) != 0 || s["admin_state_up"] != false {
 		t.Errorf("port set: %v", s)
 	}
 	if f := fieldValues(t, c.ok("port", "show", "vm1")); f["admin_state_up"] != "DOWN" || strings.Count(f["fixed_ips"], "\n") != 1 {
