@@ -609,12 +609,12 @@ func tagFlags(fs *pflag.FlagSet, create bool) {
 // command leaves them alone.
 func tagsFor(fs *pflag.FlagSet, current any) []string {
 	add, _ := fs.GetStringArray("tag")
-	clear, _ := fs.GetBool("no-tag")
-	if len(add) == 0 && !clear {
+	reset, _ := fs.GetBool("no-tag")
+	if len(add) == 0 && !reset {
 		return nil
 	}
 	tags := []string{}
-	if !clear {
+	if !reset {
 		if cur, ok := current.([]any); ok {
 			for _, t := range cur {
 				tags = append(tags, str(t))

@@ -199,14 +199,14 @@ func portBody(ctx context.Context, c *apiClient, fs *pflag.FlagSet, cur, body ma
 		if cur == nil {
 			return []any{}
 		}
-		if clear, _ := fs.GetBool(clearFlag); clear {
+		if reset, _ := fs.GetBool(clearFlag); reset {
 			return []any{}
 		}
 		l, _ := cur[key].([]any)
 		return append([]any{}, l...)
 	}
 	ips, _ := fs.GetStringArray("fixed-ip")
-	if clear, _ := fs.GetBool("no-fixed-ip"); len(ips) > 0 || clear {
+	if reset, _ := fs.GetBool("no-fixed-ip"); len(ips) > 0 || reset {
 		list := existing("fixed_ips", "no-fixed-ip")
 		for _, ip := range ips {
 			kv, err := parseKV("fixed-ip", ip, []string{"subnet", "ip-address"}, nil)
@@ -229,7 +229,7 @@ func portBody(ctx context.Context, c *apiClient, fs *pflag.FlagSet, cur, body ma
 		body["fixed_ips"] = list
 	}
 	sgs, _ := fs.GetStringArray("security-group")
-	if clear, _ := fs.GetBool("no-security-group"); len(sgs) > 0 || clear {
+	if reset, _ := fs.GetBool("no-security-group"); len(sgs) > 0 || reset {
 		list := existing("security_groups", "no-security-group")
 		for _, sg := range sgs {
 			id, err := c.findID(ctx, securityGroupRes, sg)
@@ -241,7 +241,7 @@ func portBody(ctx context.Context, c *apiClient, fs *pflag.FlagSet, cur, body ma
 		body["security_groups"] = list
 	}
 	pairs, _ := fs.GetStringArray("allowed-address")
-	if clear, _ := fs.GetBool("no-allowed-address"); len(pairs) > 0 || clear {
+	if reset, _ := fs.GetBool("no-allowed-address"); len(pairs) > 0 || reset {
 		list := existing("allowed_address_pairs", "no-allowed-address")
 		for _, p := range pairs {
 			kv, err := parseKV("allowed-address", p, []string{"ip-address", "mac-address"}, []string{"ip-address"})

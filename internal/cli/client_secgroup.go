@@ -185,27 +185,27 @@ func isIPv6Protocol(protocol string) bool {
 // portRange renders a rule's ports as the openstack CLI does: 22:22,
 // 1000:2000, type=8:code=0 for ICMP, empty for none.
 func portRange(rule map[string]any) any {
-	min, max := str(rule["port_range_min"]), str(rule["port_range_max"])
+	lo, hi := str(rule["port_range_min"]), str(rule["port_range_max"])
 	if isICMP(str(rule["protocol"])) {
 		out := ""
-		if min != "" && min != "0" {
-			out = "type=" + min
+		if lo != "" && lo != "0" {
+			out = "type=" + lo
 		}
-		if max != "" && max != "0" {
-			out += ":code=" + max
+		if hi != "" && hi != "0" {
+			out += ":code=" + hi
 		}
 		return out
 	}
-	if min == "" && max == "" {
+	if lo == "" && hi == "" {
 		return ""
 	}
-	if min == "" {
-		min = max
+	if lo == "" {
+		lo = hi
 	}
-	if max == "" {
-		max = min
+	if hi == "" {
+		hi = lo
 	}
-	return min + ":" + max
+	return lo + ":" + hi
 }
 
 // ipRange is a rule's remote prefix, the whole address family when none.

@@ -239,14 +239,14 @@ func subnetBody(fs *pflag.FlagSet, cur, body map[string]any) error {
 		if cur == nil {
 			return nil
 		}
-		if clear, _ := fs.GetBool(clearFlag); clear {
+		if reset, _ := fs.GetBool(clearFlag); reset {
 			return []any{}
 		}
 		l, _ := cur[key].([]any)
 		return append([]any{}, l...)
 	}
 	pools, _ := fs.GetStringArray("allocation-pool")
-	if clear, _ := fs.GetBool("no-allocation-pool"); len(pools) > 0 || clear {
+	if reset, _ := fs.GetBool("no-allocation-pool"); len(pools) > 0 || reset {
 		list := existing("allocation_pools", "no-allocation-pool")
 		for _, p := range pools {
 			kv, err := parseKV("allocation-pool", p, []string{"start", "end"}, []string{"start", "end"})
@@ -258,7 +258,7 @@ func subnetBody(fs *pflag.FlagSet, cur, body map[string]any) error {
 		body["allocation_pools"] = nonNil(list)
 	}
 	dns, _ := fs.GetStringArray("dns-nameserver")
-	if clear, _ := fs.GetBool("no-dns-nameservers"); len(dns) > 0 || clear {
+	if reset, _ := fs.GetBool("no-dns-nameservers"); len(dns) > 0 || reset {
 		list := existing("dns_nameservers", "no-dns-nameservers")
 		for _, d := range dns {
 			list = append(list, d)
@@ -266,7 +266,7 @@ func subnetBody(fs *pflag.FlagSet, cur, body map[string]any) error {
 		body["dns_nameservers"] = nonNil(list)
 	}
 	routes, _ := fs.GetStringArray("host-route")
-	if clear, _ := fs.GetBool("no-host-route"); len(routes) > 0 || clear {
+	if reset, _ := fs.GetBool("no-host-route"); len(routes) > 0 || reset {
 		list := existing("host_routes", "no-host-route")
 		for _, rt := range routes {
 			kv, err := parseKV("host-route", rt, []string{"destination", "gateway"}, []string{"destination", "gateway"})
