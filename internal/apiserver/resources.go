@@ -31,9 +31,14 @@ func (s *Server) resourceRoutes(res *service.Resource) {
 // the stored JSON when possible.
 func appendEntry(buf *bytes.Buffer, e service.Entry, fields []string, v *service.Viewer) error {
 	hidden := v.Hidden(e.Obj)
-	if e.Raw != nil && len(fields) == 0 && len(hidden) == 0 && !model.SchemaOf(e.Obj).HasInternal {
-		buf.Write(e.Raw)
-		return nil
+	if e.Raw != nil && !model.SchemaOf(e.Obj).HasInternal {
+		if len(fields) == 0 && len(hidden) == 0 {
+			buf.Write(e.Raw)
+			return nil
+		}
+		if appendFiltered(buf, e.Raw, fields, hidden) {
+			return nil
+		}
 	}
 	return model.AppendJSON(buf, e.Obj, fields, hidden)
 }

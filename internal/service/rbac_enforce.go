@@ -149,17 +149,20 @@ func (s *Service) readable(r *Resource, c *policy.Creds, obj model.Object) bool 
 
 // Viewer decides which attributes of one collection's resources a caller
 // may see: those whose get_<resource>:<attribute> rule, where there is
-// one, allows it (Neutron's _exclude_attributes_by_policy).
+// one, allows it (Neutron's _exclude_attributes_by_policy). A Viewer
+// serves one request: it is not safe for concurrent use.
 type Viewer struct {
 	s     *Service
 	c     *policy.Creds
+	t     *target  // reused for every object
 	rules []string // get_<resource>:<attr> rules that exist
 	names []string // their attributes
 }
 
 // Viewer returns the attribute filter of r for the caller in ctx.
 func (s *Service) Viewer(ctx context.Context, r *Resource) *Viewer {
-	v := &Viewer{s: s, c: s.creds(ctx)}
+	c := s.creds(ctx)
+	v := &Viewer{s: s, c: c, t: s.target(c, nil)}
 	for _, f := range model.SchemaOf(r.Kind.New()).Fields {
 		if rule := "get_" + r.Singular + ":" + f.Name; s.policy.Has(rule) {
 			v.rules = append(v.rules, rule)
@@ -175,10 +178,10 @@ func (v *Viewer) Hidden(obj model.Object) []string {
 	if len(v.rules) == 0 {
 		return nil
 	}
-	t := v.s.target(v.c, obj)
+	v.t.reset(obj)
 	var out []string
 	for i, rule := range v.rules {
-		if !v.s.policy.Enforce(rule, t, v.c) {
+		if !v.s.policy.Enforce(rule, v.t, v.c) {
 			out = append(out, v.names[i])
 		}
 	}
