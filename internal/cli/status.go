@@ -1,55 +1,48 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
-	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/spinel-net/spinel/internal/osauth"
 	"github.com/spinel-net/spinel/internal/server"
 )
 
 func newStatusCmd() *cobra.Command {
-	var url, token string
+	var flags *osauth.Settings
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the deployment: servers, etcd members, agents and their BGP sessions, resource counts",
-		Long: `Show the deployment as the server at --url sees it: the live spinel servers
-(and which singletons each leads), the etcd members and their health, the
-agents with their BGP sessions, and the number of documents of each kind.
-Needs admin credentials (GET /spinel/v1/status and /v2.0/agents).`,
+		Long: `Show the deployment as the server sees it: the live spinel servers (and
+which singletons each leads), the etcd members and their health, the agents
+with their BGP sessions, and the number of documents of each kind. Needs
+admin credentials (GET /spinel/v1/status and /v2.0/agents), given as for the
+other client commands (--url for a noauth server, OS_* variables or
+clouds.yaml for Keystone); with none, http://127.0.0.1:9696 without auth.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if url == "" {
-				url = os.Getenv("SPINEL_URL")
+			s, err := osauth.Resolve(osauth.Sources{Flags: *flags})
+			if err != nil {
+				return err
 			}
-			if url == "" {
-				url = "http://127.0.0.1:9696"
+			if _, e := s.Mode(); e != nil && s.URL == "" {
+				s.URL = "http://127.0.0.1:9696"
 			}
+			sess, err := osauth.Connect(cmd.Context(), s)
+			if err != nil {
+				return err
+			}
+			api := &apiClient{sess: sess}
 			get := func(path string, v any) error {
-				req, _ := http.NewRequestWithContext(cmd.Context(), "GET", strings.TrimRight(url, "/")+path, nil)
-				if token != "" {
-					req.Header.Set("X-Auth-Token", token)
+				if err := api.do(cmd.Context(), "GET", path, nil, v); err != nil {
+					return fmt.Errorf("GET %s: %w", path, err)
 				}
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					return err
-				}
-				defer resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					var fault struct {
-						NeutronError struct{ Message string } `json:"NeutronError"`
-					}
-					json.NewDecoder(resp.Body).Decode(&fault)
-					return fmt.Errorf("GET %s: HTTP %d %s", path, resp.StatusCode, fault.NeutronError.Message)
-				}
-				return json.NewDecoder(resp.Body).Decode(v)
+				return nil
 			}
 			out := cmd.OutOrStdout()
 			var st server.Status
@@ -94,8 +87,8 @@ Needs admin credentials (GET /spinel/v1/status and /v2.0/agents).`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&url, "url", "", "spinel server URL (default $SPINEL_URL or http://127.0.0.1:9696)")
-	cmd.Flags().StringVar(&token, "token", "", "X-Auth-Token, if the server needs one")
+	flags = connFlags(cmd)
+	cmd.Flags().StringVar(&flags.Token, "token", "", "a token to send (as --os-token)")
 	return cmd
 }
 
