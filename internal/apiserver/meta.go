@@ -119,7 +119,11 @@ func (s *Server) quotaRoutes() {
 		return nil
 	})
 	s.handle("GET /v2.0/quotas/{project}/default", func(w http.ResponseWriter, r *http.Request) error {
-		writeJSON(w, http.StatusOK, map[string]any{"quota": s.svc.DefaultQuota()})
+		q, err := s.svc.DefaultQuotaOf(r.Context(), r.PathValue("project"))
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"quota": q})
 		return nil
 	})
 	s.handle("GET /v2.0/quotas/{project}/details", func(w http.ResponseWriter, r *http.Request) error {

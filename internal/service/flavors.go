@@ -612,11 +612,16 @@ func (p *ServiceProvider) GetID() string { return p.ServiceType + ":" + p.Name }
 func (p *ServiceProvider) GetProjectID() string { return "" }
 
 // ServiceProviders returns the configured service providers, in
-// configuration order. Anyone may list them.
-func (s *Service) ServiceProviders(context.Context) []model.Object {
+// configuration order, those the get_service_provider rule lets the
+// caller see (by default: any reader).
+func (s *Service) ServiceProviders(ctx context.Context) []model.Object {
+	c := s.creds(ctx)
 	out := make([]model.Object, 0, len(s.cfg.Providers))
 	for _, p := range s.cfg.Providers {
-		out = append(out, &ServiceProvider{ServiceType: p.ServiceType, Name: p.Name, Default: p.Default})
+		sp := &ServiceProvider{ServiceType: p.ServiceType, Name: p.Name, Default: p.Default}
+		if s.policy.Enforce("get_service_provider", s.target(c, sp), c) {
+			out = append(out, sp)
+		}
 	}
 	return out
 }

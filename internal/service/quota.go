@@ -111,6 +111,15 @@ func (s *Service) QuotaOf(ctx context.Context, project string) (map[string]int, 
 	return out, nil
 }
 
+// DefaultQuotaOf returns the configured defaults, as GET
+// /quotas/{project}/default shows them: another project's need get_quota.
+func (s *Service) DefaultQuotaOf(ctx context.Context, project string) (map[string]int, error) {
+	if err := s.quotaAllowed(ctx, "get_quota", project); err != nil {
+		return nil, err
+	}
+	return s.DefaultQuota(), nil
+}
+
 // DefaultQuota returns the configured defaults.
 func (s *Service) DefaultQuota() map[string]int {
 	out := map[string]int{}

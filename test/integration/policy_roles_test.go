@@ -394,3 +394,38 @@ get_port: 5
 		t.Errorf("missing file: %v", err)
 	}
 }
+
+// TestQuotaAndProviderPolicy: a project reads its own quota and defaults
+// without get_quota (admin-only), not another's; only admins change
+// quotas. Service providers are listed to readers (get_service_provider:
+// role:reader); a caller without the role lists none.
+func TestQuotaAndProviderPolicy(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	h := projectHeaders("p1")
+	for _, path := range []string{"/v2.0/quotas/p1", "/v2.0/quotas/p1/default", "/v2.0/quotas/p1/details"} {
+		e.do("GET", path, nil, h).expect(t, http.StatusOK)
+	}
+	for _, path := range []string{"/v2.0/quotas/p2", "/v2.0/quotas/p2/default", "/v2.0/quotas/p2/details", "/v2.0/quotas"} {
+		ne := e.do("GET", path, nil, h).expectError(t, http.StatusForbidden, "PolicyNotAuthorized")
+		if ne.Message != "(rule:get_quota) is disallowed by policy" {
+			t.Errorf("%s: %q", path, ne.Message)
+		}
+	}
+	e.do("PUT", "/v2.0/quotas/p1", map[string]any{"quota": map[string]any{"network": 5}}, h).expectError(t, http.StatusForbidden, "PolicyNotAuthorized")
+	e.do("DELETE", "/v2.0/quotas/p1", nil, h).expectError(t, http.StatusForbidden, "PolicyNotAuthorized")
+	e.do("GET", "/v2.0/quotas/p2/default", nil, nil).expect(t, http.StatusOK)
+
+	var sp struct {
+		Providers []map[string]any `json:"service_providers"`
+	}
+	e.do("GET", "/v2.0/service-providers", nil, projectHeaders("p1", "reader")).expect(t, http.StatusOK).into(t, &sp)
+	if len(sp.Providers) != 1 {
+		t.Errorf("reader's providers %v", sp.Providers)
+	}
+	sp.Providers = nil
+	e.do("GET", "/v2.0/service-providers", nil, projectHeaders("p1", "observer")).expect(t, http.StatusOK).into(t, &sp)
+	if len(sp.Providers) != 0 {
+		t.Errorf("a caller without reader lists providers %v", sp.Providers)
+	}
+}
