@@ -11,6 +11,7 @@ import (
 
 	"github.com/spinel-net/spinel/internal/apiserver"
 	"github.com/spinel-net/spinel/internal/auth"
+	"github.com/spinel-net/spinel/internal/policy"
 	"github.com/spinel-net/spinel/internal/ratelimit"
 )
 
@@ -22,7 +23,7 @@ const (
 
 // Check validates cfg as far as it can without opening etcd or listening:
 // the listen address, the authentication settings, that the TLS files load,
-// the rate limit and the etcd client TLS files. It returns every problem
+// the policy file, the rate limit and the etcd TLS files. It returns every problem
 // found, joined.
 func Check(cfg Config) error {
 	var errs []error
@@ -34,6 +35,9 @@ func Check(cfg Config) error {
 	}
 	if _, err := tlsConfig(cfg); err != nil {
 		errs = append(errs, err)
+	}
+	if _, err := policy.Load(cfg.PolicyFile); err != nil {
+		errs = append(errs, fmt.Errorf("--policy-file: %w", err))
 	}
 	if cfg.RateLimit < 0 {
 		errs = append(errs, fmt.Errorf("--rate-limit %v: must be 0 (off) or positive", cfg.RateLimit))

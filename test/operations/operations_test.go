@@ -424,9 +424,11 @@ access-log: true
 		"key that does not match": {nil, []string{"--tls-cert", certFile, "--tls-key", certFile}, []string{"--tls-cert/--tls-key"}},
 		"several errors": {nil, []string{"--auth", "keystone", "--rate-limit", "-1", "--listen", "nowhere"},
 			[]string{"--keystone-url", "--keystone-username", "--rate-limit", "--listen"}},
-		"unknown auth":     {nil, []string{"--auth", "ldap"}, []string{`--auth "ldap"`}},
-		"unknown file key": {nil, []string{"--config", writeFile(t, dir, "bad.yaml", "auht: keystone\n")}, []string{`unknown setting "auht"`}},
-		"bad etcd CA":      {nil, []string{"--etcd-ca", certFile + ".nope"}, []string{"--etcd-ca"}},
+		"unknown auth":        {nil, []string{"--auth", "ldap"}, []string{`--auth "ldap"`}},
+		"unknown file key":    {nil, []string{"--config", writeFile(t, dir, "bad.yaml", "auht: keystone\n")}, []string{`unknown setting "auht"`}},
+		"bad etcd CA":         {nil, []string{"--etcd-ca", certFile + ".nope"}, []string{"--etcd-ca"}},
+		"missing policy file": {nil, []string{"--policy-file", filepath.Join(dir, "nope.yaml")}, []string{"--policy-file", "nope.yaml"}},
+		"bad policy file":     {nil, []string{"--policy-file", writeFile(t, dir, "policy.yaml", "create_network: [\n")}, []string{"--policy-file"}},
 	} {
 		code, out := run(c.env, c.args...)
 		if code == 0 || strings.Contains(out, "configuration OK") {
