@@ -98,6 +98,15 @@ func TestRBACShareWithProject(t *testing.T) {
 		t.Errorf("B's port %+v", pb)
 	}
 	expectGCError(t, createPortErr(t, c, ports.CreateOpts{NetworkID: n.ID}), http.StatusNotFound, "NetworkNotFound")
+	// B may add a subnet of its own to the network, C may not.
+	bs := createSubnet(t, b, subnets.CreateOpts{NetworkID: n.ID, CIDR: "10.70.1.0/24", IPVersion: gophercloud.IPv4})
+	if bs.ProjectID != "projB" || bs.NetworkID != n.ID {
+		t.Errorf("B's subnet %+v", bs)
+	}
+	if err := subnets.Delete(ctx(t), b, bs.ID).ExtractErr(); err != nil {
+		t.Fatalf("B deletes its subnet: %v", err)
+	}
+	expectGCError(t, createSubnetErr(t, c, subnets.CreateOpts{NetworkID: n.ID, CIDR: "10.70.2.0/24", IPVersion: gophercloud.IPv4}), http.StatusNotFound, "NetworkNotFound")
 	// Choosing an address is for the network's owner.
 	expectGCError(t, createPortErr(t, b, ports.CreateOpts{NetworkID: n.ID, FixedIPs: []map[string]string{fixed(s.ID, "10.70.0.77")}}),
 		http.StatusForbidden, "PolicyNotAuthorized")
