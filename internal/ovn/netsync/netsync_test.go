@@ -336,7 +336,9 @@ func TestPortStatusFollowsUp(t *testing.T) {
 	if len(rec.last) != 0 {
 		t.Fatalf("statuses before anything is up: %v", rec.last)
 	}
-	// ovn-controller plugged the VM: northd sets up=true.
+	// ovn-controller plugged the VM: northd sets up=true. The test plays
+	// northd here; the real one, with no chassis bound, would set it back.
+	o.StopNorthd()
 	o.NBCtl(t, "set", "Logical_Switch_Port", "p-vm", "up=true")
 	c.Echo(context.Background())
 	syncOnce(t, s)
