@@ -43,6 +43,7 @@ type Server struct {
 	limiter     RateLimiter
 	exemptAdmin bool
 	accessLog   bool
+	extra       []Route
 }
 
 // RateLimiter admits requests per key (the caller's project id); when it
@@ -66,12 +67,24 @@ type Options struct {
 	RateLimitExemptAdmin bool
 	// AccessLog logs one line per API request at Info (otherwise Debug).
 	AccessLog bool
+	// Routes are served besides the Neutron API, with the same request
+	// handling: identity, rate limit, metrics, access log, and errors
+	// mapped to Neutron fault bodies.
+	Routes []Route
+}
+
+// Route is an extra API route: a ServeMux pattern ("GET /spinel/v1/status")
+// and its handler, which returns a *neutron.Error (or any error) instead of
+// writing a failure itself.
+type Route struct {
+	Pattern string
+	Handle  func(http.ResponseWriter, *http.Request) error
 }
 
 // New returns the API handler.
 func New(svc *service.Service, a auth.Authenticator, log *slog.Logger, o Options) *Server {
 	s := &Server{svc: svc, auth: a, log: log, mux: http.NewServeMux(), ready: o.Ready, reg: o.Registry, agentTokens: o.AgentTokens,
-		limiter: o.RateLimiter, exemptAdmin: o.RateLimitExemptAdmin, accessLog: o.AccessLog}
+		limiter: o.RateLimiter, exemptAdmin: o.RateLimitExemptAdmin, accessLog: o.AccessLog, extra: o.Routes}
 	if s.ready == nil {
 		s.ready = func() bool { return true }
 	}
@@ -113,6 +126,9 @@ func (s *Server) routes() {
 	s.agentRoutes()
 	s.flavorRoutes()
 	s.quotaRoutes()
+	for _, rt := range s.extra {
+		s.handle(rt.Pattern, rt.Handle)
+	}
 	s.handle("/", func(w http.ResponseWriter, r *http.Request) error {
 		return neutron.NotFound("HTTPNotFound", "The resource could not be found.")
 	})

@@ -197,9 +197,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// Ready once serving, and while etcd confirms this server's registration.
 	var reg *registry
 	isReady := func() bool { return ready.Load() && reg.healthy() }
+	status := &statusHandler{st: st, cache: c, kinds: kindNames(service.Kinds()), self: serverID, log: log}
 	api := apiserver.New(svc, authn, log, apiserver.Options{
 		Ready: isReady, AgentTokens: auth.AgentTokens{Secret: []byte(cfg.AgentSecret)},
-		RateLimiter: rateLimiter(cfg), RateLimitExemptAdmin: cfg.RateLimitExemptAdmin, AccessLog: cfg.AccessLog})
+		RateLimiter: rateLimiter(cfg), RateLimitExemptAdmin: cfg.RateLimitExemptAdmin, AccessLog: cfg.AccessLog,
+		Routes: []apiserver.Route{status.route()}})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -216,8 +218,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	regDone := make(chan struct{})
 	go func() { defer close(regDone); reg.run(cacheCtx, ka) }()
 	defer func() { stopCache(); <-regDone }()
-	status := &statusHandler{auth: authn, st: st, cache: c, kinds: kindNames(service.Kinds()), self: serverID, log: log}
-	hs := &http.Server{Handler: withStatus(api, status), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, TLSConfig: tlsConf}
+	hs := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, TLSConfig: tlsConf}
 	errc := make(chan error, 1)
 	go func() {
 		if tlsConf != nil {

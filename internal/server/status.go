@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -11,6 +12,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/spinel-net/spinel/internal/apiserver"
 	"github.com/spinel-net/spinel/internal/auth"
 	"github.com/spinel-net/spinel/internal/cache"
 	"github.com/spinel-net/spinel/internal/neutron"
@@ -44,9 +46,9 @@ type EtcdStatus struct {
 	Error string `json:"error,omitempty"`
 }
 
-// statusHandler serves StatusPath to admins.
+// statusHandler serves StatusPath to admins (an apiserver.Route, so the
+// API's request handling and error mapping apply).
 type statusHandler struct {
-	auth  auth.Authenticator
 	st    *store.Store
 	cache *cache.Cache
 	kinds []string
@@ -54,26 +56,24 @@ type statusHandler struct {
 	log   *slog.Logger
 }
 
-// withStatus serves StatusPath with status and everything else with api.
-func withStatus(api http.Handler, status *statusHandler) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET "+StatusPath, status)
-	mux.Handle("/", api)
-	return mux
+// route is the status endpoint as an API route.
+func (h *statusHandler) route() apiserver.Route {
+	return apiserver.Route{Pattern: "GET " + StatusPath, Handle: h.serve}
 }
 
-func (h *statusHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	id, err := h.auth.Authenticate(r)
-	if err == nil && !id.Admin {
-		err = neutron.Forbidden("get_spinel_status")
-	}
-	if err != nil {
-		writeFault(w, h.log, err)
-		return
+func (h *statusHandler) serve(w http.ResponseWriter, r *http.Request) error {
+	if !auth.From(r.Context()).Admin {
+		return neutron.Forbidden("get_spinel_status")
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
-	writeBody(w, http.StatusOK, h.status(ctx))
+	b, err := json.Marshal(h.status(ctx))
+	if err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
+	return nil
 }
 
 // status gathers the report; parts that cannot be read are reported as
@@ -115,23 +115,6 @@ func (h *statusHandler) status(ctx context.Context) Status {
 		s.Etcd.Error = err.Error()
 	}
 	return s
-}
-
-// writeFault answers with the Neutron fault body of err, as the API does.
-func writeFault(w http.ResponseWriter, log *slog.Logger, err error) {
-	e, ok := neutron.As(err)
-	if !ok {
-		log.Error("status: internal error", "err", err)
-		e = neutron.Newf(http.StatusInternalServerError, "HTTPInternalServerError", "Request Failed: internal server error while processing your request.")
-	}
-	writeBody(w, e.Status, map[string]any{"NeutronError": map[string]string{"type": e.Type, "message": e.Message, "detail": e.Detail}})
-}
-
-func writeBody(w http.ResponseWriter, status int, v any) {
-	b, _ := json.Marshal(v)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	w.Write(b)
 }
 
 func kindNames(kinds []*cache.Kind) []string {
