@@ -23,6 +23,55 @@ var natPlanKind = &cache.Kind{Name: "natplan", New: func() model.Object { return
 		},
 	}}
 
+// routerTombstone records a router deleted through the API until its
+// backend has deleted it too (see reconciler): written in the deletion's
+// own transaction, so no deletion is lost with a reconciler's memory.
+type routerTombstone struct {
+	ID        string                `json:"id"`
+	Provider  string                `json:"provider"`
+	Profile   *model.ServiceProfile `json:"profile,omitempty"`
+	DeletedAt string                `json:"deleted_at"`
+}
+
+// GetID implements model.Object.
+func (t *routerTombstone) GetID() string { return t.ID }
+
+// GetProjectID implements model.Object; tombstones belong to no project.
+func (t *routerTombstone) GetProjectID() string { return "" }
+
+var tombstoneKind = &cache.Kind{Name: "routertombstone", New: func() model.Object { return &routerTombstone{} }}
+
+// DeletedRouter implements reconciler.State.
+func (s *Service) DeletedRouter(id string) (string, *model.ServiceProfile, bool) {
+	e, ok := s.cache.Get(tombstoneKind.Name, id)
+	if !ok {
+		return "", nil, false
+	}
+	t := e.Obj.(*routerTombstone)
+	return t.Provider, t.Profile, true
+}
+
+// DeletedRouterIDs implements reconciler.State.
+func (s *Service) DeletedRouterIDs() []string {
+	var ids []string
+	s.cache.List(tombstoneKind.Name, func(e *cache.Entry) bool {
+		ids = append(ids, e.Obj.GetID())
+		return true
+	})
+	return ids
+}
+
+// ForgetDeletedRouter implements reconciler.State.
+func (s *Service) ForgetDeletedRouter(ctx context.Context, id string) error {
+	return s.commit(ctx, func(_ *[]string) (*store.Change, error) {
+		ch := &store.Change{}
+		if e, ok := s.cache.Get(tombstoneKind.Name, id); ok {
+			ch.Delete(s.store.ResourceKey(tombstoneKind.Name, id), e.ModRev)
+		}
+		return ch, nil
+	})
+}
+
 // DesiredRouter implements reconciler.State.
 func (s *Service) DesiredRouter(id string) (*l3.Router, string, bool) {
 	e, ok := s.cache.Get("router", id)

@@ -396,10 +396,15 @@ func (s *Service) deleteRouter(ctx context.Context, id string, ifMatch *int64) e
 		if len(s.cache.ByIndex("floatingip", "router", id)) > 0 {
 			return nil, neutron.Conflict("RouterInUse", "Router %s still has floating IPs", id)
 		}
-		if err := s.validateL3(l3.OpDelete, s.desiredRouter(e.Obj.(*model.Router))); err != nil {
+		desired := s.desiredRouter(e.Obj.(*model.Router))
+		if err := s.validateL3(l3.OpDelete, desired); err != nil {
 			return nil, err
 		}
 		s.deleteWithClaims(ch, e)
+		if p := e.Obj.(*model.Router).Provider; p != "" {
+			tomb := &routerTombstone{ID: id, Provider: p, Profile: desired.Profile, DeletedAt: s.now().UTC().Format(model.TimeFormat)}
+			ch.Create(s.store.ResourceKey(tombstoneKind.Name, id), encode(tomb))
+		}
 		return ch, nil
 	})
 }

@@ -104,7 +104,7 @@ func New(cfg Config, st *store.Store, c *cache.Cache, log *slog.Logger, opts ...
 
 // Kinds returns the cache kinds for every resource the service manages.
 func Kinds() []*cache.Kind {
-	out := []*cache.Kind{quotaKind, natPlanKind}
+	out := []*cache.Kind{quotaKind, natPlanKind, tombstoneKind}
 	for _, r := range (&Service{}).resources() {
 		out = append(out, r.Kind)
 	}

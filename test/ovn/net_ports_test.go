@@ -1,6 +1,7 @@
 package ovn
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,10 +24,15 @@ func TestPortsInNB(t *testing.T) {
 
 	e.waitNB([]string{"(" + lsp + ")", "(" + netID(open) + ")"}, "lsp-list", "neutron-"+netID(n))
 	addr := netMAC(vm) + " " + netIP(vm)
-	if got := netLines(e.nbctl("lsp-get-addresses", lsp)); strings.Join(got, "|") != addr+"|fa:16:3e:aa:bb:cc" {
+	// OVSDB sets are unordered: compare sorted.
+	sameSet := func(got []string, want ...string) bool {
+		got, want = slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(want))
+		return slices.Equal(got, want)
+	}
+	if got := netLines(e.nbctl("lsp-get-addresses", lsp)); !sameSet(got, addr, "fa:16:3e:aa:bb:cc") {
 		t.Errorf("addresses %q", got)
 	}
-	if got := netLines(e.nbctl("lsp-get-port-security", lsp)); strings.Join(got, "|") != addr+" 10.1.0.200|fa:16:3e:aa:bb:cc 10.1.0.201" {
+	if got := netLines(e.nbctl("lsp-get-port-security", lsp)); !sameSet(got, addr+" 10.1.0.200", "fa:16:3e:aa:bb:cc 10.1.0.201") {
 		t.Errorf("port security %q", got)
 	}
 	if got := e.nbctl("lsp-get-enabled", lsp); got != "enabled" {

@@ -5,6 +5,11 @@
 // records the outcome as status, and retries failures with per-router
 // exponential backoff. Every router is also resynced periodically.
 //
+// A router deleted through the API leaves a tombstone in the store (its
+// provider and service profile) until its driver has deleted it, so a
+// deletion reaches the backend even when the reconciler that saw the
+// router dies first: its successor finds the tombstone.
+//
 // Drivers may implement l3.Resyncer, to have all their routers re-enqueued
 // when their backend lost state, and l3.Sweeper, to remove routers that
 // were deleted while no reconciler ran; Watch registers them.
@@ -31,6 +36,12 @@ type State interface {
 	RecordStatus(ctx context.Context, id string, st l3.Status, syncErr error) error
 	// Driver returns the driver of a provider.
 	Driver(provider string) (l3.Driver, l3.Provider, bool)
+	// DeletedRouter returns the provider and profile of a router deleted
+	// through the API whose backend has not yet been told; DeletedRouterIDs
+	// lists them; ForgetDeletedRouter removes the record once it has.
+	DeletedRouter(id string) (provider string, profile *model.ServiceProfile, ok bool)
+	DeletedRouterIDs() []string
+	ForgetDeletedRouter(ctx context.Context, id string) error
 }
 
 // ProfileDeleter is implemented by drivers that need the service profile
@@ -187,9 +198,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		r.running = nil
 		r.mu.Unlock()
 	}()
-	for _, id := range r.state.RouterIDs() {
-		r.Enqueue(id)
-	}
+	r.enqueueAll()
 	var wg sync.WaitGroup
 	for range r.opts.Workers {
 		wg.Add(1)
@@ -205,12 +214,20 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			wg.Wait()
 			return ctx.Err()
 		case <-t.C:
-			for _, id := range r.state.RouterIDs() {
-				r.Enqueue(id)
-			}
+			r.enqueueAll()
 			wg.Add(1)
 			go func() { defer wg.Done(); r.sweep(ctx) }()
 		}
+	}
+}
+
+// enqueueAll enqueues every router and every deletion still to pass on.
+func (r *Reconciler) enqueueAll() {
+	for _, id := range r.state.RouterIDs() {
+		r.Enqueue(id)
+	}
+	for _, id := range r.state.DeletedRouterIDs() {
+		r.Enqueue(id)
 	}
 }
 
@@ -272,29 +289,7 @@ func (r *Reconciler) worker(ctx context.Context) {
 func (r *Reconciler) reconcile(ctx context.Context, id string) error {
 	d, provider, ok := r.state.DesiredRouter(id)
 	if !ok {
-		r.mu.Lock()
-		k := r.known[id]
-		delete(r.known, id)
-		r.mu.Unlock()
-		if k == nil {
-			return nil
-		}
-		drv, _, ok := r.state.Driver(k.provider)
-		if !ok {
-			return nil
-		}
-		var err error
-		if pd, ok := drv.(ProfileDeleter); ok {
-			err = pd.DeleteWithProfile(ctx, id, k.profile)
-		} else {
-			err = drv.Delete(ctx, id)
-		}
-		if err != nil {
-			r.mu.Lock()
-			r.known[id] = k
-			r.mu.Unlock()
-		}
-		return err
+		return r.deleteGone(ctx, id)
 	}
 	r.mu.Lock()
 	r.known[id] = &item{provider: provider, profile: d.Profile}
@@ -308,6 +303,47 @@ func (r *Reconciler) reconcile(ctx context.Context, id string) error {
 		return err
 	}
 	return syncErr
+}
+
+// deleteGone deletes router id, which no longer exists, from its backend:
+// the provider and profile come from its tombstone, or from memory for a
+// router deleted without one. The tombstone goes once the driver succeeded.
+func (r *Reconciler) deleteGone(ctx context.Context, id string) error {
+	r.mu.Lock()
+	k := r.known[id]
+	r.mu.Unlock()
+	provider, profile, tomb := r.state.DeletedRouter(id)
+	if !tomb {
+		if k == nil {
+			return nil // never synced by us, and nothing recorded: nothing to do
+		}
+		provider, profile = k.provider, k.profile
+	}
+	drv, _, ok := r.state.Driver(provider)
+	if !ok {
+		// The provider's driver is not loaded here (any more): keep the
+		// tombstone for a server that has it, or for a restart with it.
+		r.log.Warn("deleted router's driver not loaded; its backend keeps it for now", "router_id", id, "provider", provider)
+		return nil
+	}
+	var err error
+	if pd, ok := drv.(ProfileDeleter); ok {
+		err = pd.DeleteWithProfile(ctx, id, profile)
+	} else {
+		err = drv.Delete(ctx, id)
+	}
+	if err != nil {
+		return err
+	}
+	if tomb {
+		if err := r.state.ForgetDeletedRouter(ctx, id); err != nil {
+			return err
+		}
+	}
+	r.mu.Lock()
+	delete(r.known, id)
+	r.mu.Unlock()
+	return nil
 }
 
 type errNoDriver string

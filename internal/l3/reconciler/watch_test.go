@@ -18,6 +18,31 @@ type state struct {
 	mu      sync.Mutex
 	routers map[string]string // router id -> provider
 	drivers map[string]l3.Driver
+	tombs   map[string]string // deleted router id -> provider
+}
+
+func (s *state) DeletedRouter(id string) (string, *model.ServiceProfile, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.tombs[id]
+	return p, nil, ok
+}
+
+func (s *state) DeletedRouterIDs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for id := range s.tombs {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+func (s *state) ForgetDeletedRouter(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.tombs, id)
+	return nil
 }
 
 func (s *state) DesiredRouter(id string) (*l3.Router, string, bool) {
