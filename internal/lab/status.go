@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -204,6 +205,11 @@ func writeAgentSessions(ctx context.Context, w io.Writer, s *State) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "HOST\tALIVE\tUPLINK\tPEER\tSTATE\tUPTIME\tSENT\tRECEIVED\t")
 	ags, _ := m["agents"].([]any)
+	slices.SortFunc(ags, func(a, b any) int {
+		am, _ := a.(map[string]any)
+		bm, _ := b.(map[string]any)
+		return strings.Compare(str(am["host"]), str(bm["host"]))
+	})
 	for _, a := range ags {
 		am, _ := a.(map[string]any)
 		conf, _ := am["configurations"].(map[string]any)
