@@ -484,6 +484,50 @@ func newResourceGroup(use, short string) (*cobra.Command, *osauth.Settings) {
 	return cmd, connFlags(cmd)
 }
 
+// listSpec describes a resource's list command: its own filters, added
+// to the query after --project and --name, and its columns.
+type listSpec struct {
+	use, short string
+	args       cobra.PositionalArgs
+	query      func(ctx context.Context, c *apiClient, fs *pflag.FlagSet, args []string, q url.Values) error
+	cols       func(fs *pflag.FlagSet, args []string) []listCol
+}
+
+// genericList adds r's list command to group and returns its flag set for
+// the resource's own flags (the output flags are added already).
+func genericList(group *cobra.Command, flags *osauth.Settings, r *resource, spec listSpec) *pflag.FlagSet {
+	var o clientout.Options
+	cmd := &cobra.Command{
+		Use: spec.use, Short: spec.short, Args: spec.args,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Check(); err != nil {
+				return err
+			}
+			ctx, fs := cmd.Context(), cmd.Flags()
+			c, err := connect(ctx, flags)
+			if err != nil {
+				return err
+			}
+			q, err := listQuery(ctx, c, fs)
+			if err != nil {
+				return err
+			}
+			if err := spec.query(ctx, c, fs, args, q); err != nil {
+				return err
+			}
+			cols := spec.cols(fs, args)
+			objs, err := c.list(ctx, r, withFields(q, cols))
+			if err != nil {
+				return err
+			}
+			return printList(cmd, o, cols, objs)
+		},
+	}
+	o.AddFlags(cmd.Flags())
+	group.AddCommand(cmd)
+	return cmd.Flags()
+}
+
 // genericShow adds "show NAME_OR_ID".
 func genericShow(group *cobra.Command, flags *osauth.Settings, r *resource, what string) {
 	var o clientout.Options

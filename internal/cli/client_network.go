@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"context"
+	"net/url"
+
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -27,22 +30,8 @@ func newNetworkCmd() *cobra.Command {
 	group, flags := newResourceGroup("network", "Networks: list, show, create, set, delete")
 	r := networkRes
 
-	var lo clientout.Options
-	list := &cobra.Command{
-		Use: "list", Short: "List networks", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := lo.Check(); err != nil {
-				return err
-			}
-			ctx, fs := cmd.Context(), cmd.Flags()
-			c, err := connect(ctx, flags)
-			if err != nil {
-				return err
-			}
-			q, err := listQuery(ctx, c, fs)
-			if err != nil {
-				return err
-			}
+	fs := genericList(group, flags, r, listSpec{use: "list", short: "List networks", args: cobra.NoArgs,
+		query: func(_ context.Context, _ *apiClient, fs *pflag.FlagSet, _ []string, q url.Values) error {
 			for _, t := range [][3]string{{"router:external", "external", "internal"}, {"shared", "share", "no-share"}, {"admin_state_up", "enable", "disable"}} {
 				if err := toggleQuery(fs, q, t[0], t[1], t[2]); err != nil {
 					return err
@@ -55,9 +44,11 @@ func newNetworkCmd() *cobra.Command {
 				q.Set("provider:network_type", v)
 			}
 			tagFilters(fs, q)
-			cols := []listCol{{header: "ID", key: "id"}, {header: "Name", key: "name"}, {header: "Subnets", key: "subnets"}}
+			return nil
+		},
+		cols: func(fs *pflag.FlagSet, _ []string) []listCol {
 			if long, _ := fs.GetBool("long"); long {
-				cols = []listCol{
+				return []listCol{
 					{header: "ID", key: "id"}, {header: "Name", key: "name"}, {header: "Status", key: "status"},
 					{header: "Project", key: "project_id"}, {header: "State", key: "admin_state_up", human: adminState},
 					{header: "Shared", key: "shared"}, {header: "Subnets", key: "subnets"},
@@ -66,14 +57,9 @@ func newNetworkCmd() *cobra.Command {
 					{header: "Availability Zones", key: "availability_zones"}, {header: "Tags", key: "tags"},
 				}
 			}
-			objs, err := c.list(ctx, r, withFields(q, cols))
-			if err != nil {
-				return err
-			}
-			return printList(cmd, lo, cols, objs)
+			return []listCol{{header: "ID", key: "id"}, {header: "Name", key: "name"}, {header: "Subnets", key: "subnets"}}
 		},
-	}
-	fs := list.Flags()
+	})
 	listFlags(fs, true)
 	fs.Bool("external", false, "only external networks")
 	fs.Bool("internal", false, "only internal networks")
@@ -84,8 +70,6 @@ func newNetworkCmd() *cobra.Command {
 	fs.String("status", "", "only networks in this status (ACTIVE, BUILD, DOWN, ERROR)")
 	fs.String("provider-network-type", "", "only networks of this type")
 	tagFilterFlags(fs)
-	lo.AddFlags(fs)
-	group.AddCommand(list)
 
 	genericShow(group, flags, r, "network")
 

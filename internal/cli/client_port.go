@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"net/url"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -25,22 +26,8 @@ func newPortCmd() *cobra.Command {
 	group, flags := newResourceGroup("port", "Ports: list, show, create, set, delete")
 	r := portRes
 
-	var lo clientout.Options
-	list := &cobra.Command{
-		Use: "list", Short: "List ports", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := lo.Check(); err != nil {
-				return err
-			}
-			ctx, fs := cmd.Context(), cmd.Flags()
-			c, err := connect(ctx, flags)
-			if err != nil {
-				return err
-			}
-			q, err := listQuery(ctx, c, fs)
-			if err != nil {
-				return err
-			}
+	fs := genericList(group, flags, r, listSpec{use: "list", short: "List ports", args: cobra.NoArgs,
+		query: func(ctx context.Context, c *apiClient, fs *pflag.FlagSet, _ []string, q url.Values) error {
 			if n, _ := fs.GetString("network"); n != "" {
 				id, err := c.findID(ctx, networkRes, n)
 				if err != nil {
@@ -71,20 +58,18 @@ func newPortCmd() *cobra.Command {
 				}
 			}
 			tagFilters(fs, q)
+			return nil
+		},
+		cols: func(fs *pflag.FlagSet, _ []string) []listCol {
 			cols := []listCol{{header: "ID", key: "id"}, {header: "Name", key: "name"}, {header: "MAC Address", key: "mac_address"},
 				{header: "Fixed IP Addresses", key: "fixed_ips"}, {header: "Status", key: "status"}}
 			if long, _ := fs.GetBool("long"); long {
 				cols = append(cols, listCol{header: "Security Groups", key: "security_groups"},
 					listCol{header: "Device Owner", key: "device_owner"}, listCol{header: "Tags", key: "tags"})
 			}
-			objs, err := c.list(ctx, r, withFields(q, cols))
-			if err != nil {
-				return err
-			}
-			return printList(cmd, lo, cols, objs)
+			return cols
 		},
-	}
-	fs := list.Flags()
+	})
 	listFlags(fs, true)
 	fs.String("network", "", "only ports of this network (name or id)")
 	fs.String("device-owner", "", "only ports with this device owner")
@@ -94,8 +79,6 @@ func newPortCmd() *cobra.Command {
 	fs.String("status", "", "only ports in this status")
 	fs.StringArray("fixed-ip", nil, "only ports with this address: subnet=SUBNET,ip-address=IP (either key)")
 	tagFilterFlags(fs)
-	lo.AddFlags(fs)
-	group.AddCommand(list)
 
 	genericShow(group, flags, r, "port")
 

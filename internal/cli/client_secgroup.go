@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"context"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/spinel-net/spinel/internal/clientout"
 )
@@ -66,37 +69,18 @@ func newSecurityGroupCmd() *cobra.Command {
 	group, flags := newResourceGroup("security-group", "Security groups: list, show, create, set, delete")
 	r := securityGroupRes
 
-	var lo clientout.Options
-	list := &cobra.Command{
-		Use: "list", Short: "List security groups", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := lo.Check(); err != nil {
-				return err
-			}
-			ctx, fs := cmd.Context(), cmd.Flags()
-			c, err := connect(ctx, flags)
-			if err != nil {
-				return err
-			}
-			q, err := listQuery(ctx, c, fs)
-			if err != nil {
-				return err
-			}
+	fs := genericList(group, flags, r, listSpec{use: "list", short: "List security groups", args: cobra.NoArgs,
+		query: func(_ context.Context, _ *apiClient, fs *pflag.FlagSet, _ []string, q url.Values) error {
 			tagFilters(fs, q)
-			cols := []listCol{{header: "ID", key: "id"}, {header: "Name", key: "name"}, {header: "Description", key: "description"},
-				{header: "Project", key: "project_id"}, {header: "Tags", key: "tags"}}
-			objs, err := c.list(ctx, r, withFields(q, cols))
-			if err != nil {
-				return err
-			}
-			return printList(cmd, lo, cols, objs)
+			return nil
 		},
-	}
-	fs := list.Flags()
+		cols: func(*pflag.FlagSet, []string) []listCol {
+			return []listCol{{header: "ID", key: "id"}, {header: "Name", key: "name"}, {header: "Description", key: "description"},
+				{header: "Project", key: "project_id"}, {header: "Tags", key: "tags"}}
+		},
+	})
 	listFlags(fs, false)
 	tagFilterFlags(fs)
-	lo.AddFlags(fs)
-	group.AddCommand(list)
 
 	genericShow(group, flags, r, "group")
 
@@ -226,22 +210,8 @@ func newSecurityGroupRuleCmd() *cobra.Command {
 	group, flags := newResourceGroup("security-group-rule", "Security group rules: list, show, create, delete")
 	r := securityGroupRuleRes
 
-	var lo clientout.Options
-	list := &cobra.Command{
-		Use: "list [GROUP]", Short: "List security group rules (of one group)", Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := lo.Check(); err != nil {
-				return err
-			}
-			ctx, fs := cmd.Context(), cmd.Flags()
-			c, err := connect(ctx, flags)
-			if err != nil {
-				return err
-			}
-			q, err := listQuery(ctx, c, fs)
-			if err != nil {
-				return err
-			}
+	fs := genericList(group, flags, r, listSpec{use: "list [GROUP]", short: "List security group rules (of one group)", args: cobra.MaximumNArgs(1),
+		query: func(ctx context.Context, c *apiClient, fs *pflag.FlagSet, args []string, q url.Values) error {
 			if len(args) == 1 {
 				id, err := c.findID(ctx, securityGroupRes, args[0])
 				if err != nil {
@@ -265,28 +235,24 @@ func newSecurityGroupRuleCmd() *cobra.Command {
 			case eg:
 				q.Set("direction", "egress")
 			}
+			return nil
+		},
+		cols: func(_ *pflag.FlagSet, args []string) []listCol {
 			cols := []listCol{{header: "ID", key: "id"}, {header: "IP Protocol", key: "protocol"}, {header: "Ethertype", key: "ethertype"},
 				{header: "IP Range", get: ipRange, fields: []string{"remote_ip_prefix", "ethertype"}}, {header: "Port Range", get: portRange, fields: []string{"port_range_min", "port_range_max", "protocol"}}, {header: "Direction", key: "direction"},
 				{header: "Remote Security Group", key: "remote_group_id"}, {header: "Remote Address Group", key: "remote_address_group_id"}}
 			if len(args) == 0 {
 				cols = append(cols, listCol{header: "Security Group", key: "security_group_id"})
 			}
-			objs, err := c.list(ctx, r, withFields(q, cols))
-			if err != nil {
-				return err
-			}
-			return printList(cmd, lo, cols, objs)
+			return cols
 		},
-	}
-	fs := list.Flags()
+	})
 	fs.String("project", "", "only rules of this project (name or id)")
 	fs.String("protocol", "", "only rules of this IP protocol (tcp, udp, icmp, a number, or any)")
 	fs.String("ethertype", "", "only rules of this ethertype (IPv4 or IPv6)")
 	fs.Bool("ingress", false, "only rules for incoming traffic")
 	fs.Bool("egress", false, "only rules for outgoing traffic")
 	fs.Bool("long", false, "accepted for compatibility; changes nothing")
-	lo.AddFlags(fs)
-	group.AddCommand(list)
 
 	genericShow(group, flags, r, "rule")
 

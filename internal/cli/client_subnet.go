@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -47,22 +49,8 @@ func newSubnetCmd() *cobra.Command {
 	group, flags := newResourceGroup("subnet", "Subnets: list, show, create, set, delete")
 	r := subnetRes
 
-	var lo clientout.Options
-	list := &cobra.Command{
-		Use: "list", Short: "List subnets", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := lo.Check(); err != nil {
-				return err
-			}
-			ctx, fs := cmd.Context(), cmd.Flags()
-			c, err := connect(ctx, flags)
-			if err != nil {
-				return err
-			}
-			q, err := listQuery(ctx, c, fs)
-			if err != nil {
-				return err
-			}
+	fs := genericList(group, flags, r, listSpec{use: "list", short: "List subnets", args: cobra.NoArgs,
+		query: func(ctx context.Context, c *apiClient, fs *pflag.FlagSet, _ []string, q url.Values) error {
 			if n, _ := fs.GetString("network"); n != "" {
 				id, err := c.findID(ctx, networkRes, n)
 				if err != nil {
@@ -84,6 +72,9 @@ func newSubnetCmd() *cobra.Command {
 				return err
 			}
 			tagFilters(fs, q)
+			return nil
+		},
+		cols: func(fs *pflag.FlagSet, _ []string) []listCol {
 			cols := []listCol{{header: "ID", key: "id"}, {header: "Name", key: "name"}, {header: "Network", key: "network_id"}, {header: "Subnet", key: "cidr"}}
 			if long, _ := fs.GetBool("long"); long {
 				cols = append(cols,
@@ -94,14 +85,9 @@ func newSubnetCmd() *cobra.Command {
 					listCol{header: "IP Version", key: "ip_version"}, listCol{header: "Gateway", key: "gateway_ip"},
 					listCol{header: "Service Types", key: "service_types"}, listCol{header: "Tags", key: "tags"})
 			}
-			objs, err := c.list(ctx, r, withFields(q, cols))
-			if err != nil {
-				return err
-			}
-			return printList(cmd, lo, cols, objs)
+			return cols
 		},
-	}
-	fs := list.Flags()
+	})
 	listFlags(fs, true)
 	fs.String("network", "", "only subnets of this network (name or id)")
 	fs.Int("ip-version", 0, "only subnets of this IP version (4 or 6)")
@@ -110,8 +96,6 @@ func newSubnetCmd() *cobra.Command {
 	fs.Bool("dhcp", false, "only subnets with DHCP")
 	fs.Bool("no-dhcp", false, "only subnets without DHCP")
 	tagFilterFlags(fs)
-	lo.AddFlags(fs)
-	group.AddCommand(list)
 
 	genericShow(group, flags, r, "subnet")
 
