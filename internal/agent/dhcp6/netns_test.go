@@ -11,22 +11,18 @@ package dhcp6
 
 import (
 	"bufio"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
-
+	"github.com/spinel-net/spinel/internal/agent/netnstest"
 	"github.com/spinel-net/spinel/internal/agent/ra"
 	"github.com/spinel-net/spinel/internal/agentapi"
 )
@@ -34,92 +30,25 @@ import (
 const hostLinkLocal = "fe80::fcff:ffff:feff:ffff"
 
 func requireTools(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("this test needs (CI runs as root and installs it): root: creates network namespaces")
-	}
-	for bin, pkg := range map[string]string{"ip": "iproute2", "dhclient": "isc-dhcp-client"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Fatalf("%s not found in PATH: install the Debian package %s (apt-get install -y %s)", bin, pkg, pkg)
-		}
-	}
+	netnstest.Require(t, map[string]string{"dhclient": "isc-dhcp-client"})
 }
 
-func run(t *testing.T, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-var nsSeq atomic.Int32
+func run(t *testing.T, args ...string) string { t.Helper(); return netnstest.Run(t, args...) }
 
 // addNetns creates a network namespace deleted at the end of the test.
-func addNetns(t *testing.T, role string) string {
-	t.Helper()
-	name := fmt.Sprintf("spdhcp6-%s-%d-%d", role, os.Getpid(), nsSeq.Add(1))
-	run(t, "ip", "netns", "add", name)
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v %s", name, err, out)
-		}
-	})
-	return name
-}
+func addNetns(t *testing.T, role string) string { t.Helper(); return netnstest.Add(t, "spdhcp6", role) }
 
 // inNetns runs f on a locked thread switched into network namespace ns;
 // sockets f creates stay in ns.
-func inNetns(t *testing.T, ns string, f func()) {
-	t.Helper()
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	target, err := netns.GetFromName(ns)
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatal(err)
-	}
-	defer target.Close()
-	if err := netns.Set(target); err != nil {
-		runtime.UnlockOSThread()
-		t.Fatalf("setns %s: %v", ns, err)
-	}
-	defer func() {
-		if err := netns.Set(orig); err != nil {
-			// Leave the thread locked: it dies with the goroutine.
-			panic(fmt.Sprintf("restore network namespace: %v", err))
-		}
-		runtime.UnlockOSThread()
-	}()
-	f()
-}
+func inNetns(t *testing.T, ns string, f func()) { t.Helper(); netnstest.In(t, ns, f) }
 
-func sysctl(t *testing.T, ns, key, value string) {
-	t.Helper()
-	run(t, "ip", "netns", "exec", ns, "sh", "-c", "echo "+value+" > /proc/sys/net/"+key)
-}
+func sysctl(t *testing.T, ns, key, value string) { t.Helper(); netnstest.Sysctl(t, ns, key, value) }
 
 // eventually polls cond until it returns "" or timeout passes, then
 // fails with its last complaint.
 func eventually(t *testing.T, timeout time.Duration, cond func() string) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		msg := cond()
-		if msg == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", timeout, msg)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	netnstest.Eventually(t, timeout, cond)
 }
 
 // testbed is a hypervisor namespace and the VMs plugged into it.

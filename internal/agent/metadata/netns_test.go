@@ -23,86 +23,27 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/spinel-net/spinel/internal/agent/dataplane"
+	"github.com/spinel-net/spinel/internal/agent/netnstest"
 	"github.com/spinel-net/spinel/internal/agentapi"
 )
 
-func requireTools(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("this test needs (CI runs as root and installs it): root: creates network namespaces")
-	}
-	for bin, pkg := range map[string]string{"ip": "iproute2", "busybox": "busybox"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Fatalf("%s not found in PATH: install the Debian package %s", bin, pkg)
-		}
-	}
-}
+func requireTools(t *testing.T) { t.Helper(); netnstest.Require(t, map[string]string{"busybox": "busybox"}) }
 
-func run(t *testing.T, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-var nsSeq atomic.Int32
+func run(t *testing.T, args ...string) string { t.Helper(); return netnstest.Run(t, args...) }
 
 // addNetns creates a network namespace deleted at the end of the test.
-func addNetns(t *testing.T, role string) string {
-	t.Helper()
-	name := fmt.Sprintf("spmd-%s-%d-%d", role, os.Getpid(), nsSeq.Add(1))
-	run(t, "ip", "netns", "add", name)
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v %s", name, err, out)
-		}
-	})
-	return name
-}
+func addNetns(t *testing.T, role string) string { t.Helper(); return netnstest.Add(t, "spmd", role) }
 
 // inNetns runs f on a thread switched into network namespace ns; sockets
 // f creates stay in ns.
-func inNetns(t *testing.T, ns string, f func()) {
-	t.Helper()
-	runtime.LockOSThread()
-	orig, err := os.Open("/proc/thread-self/ns/net")
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	target, err := os.Open("/run/netns/" + ns)
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatal(err)
-	}
-	defer target.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		t.Fatalf("setns %s: %v", ns, err)
-	}
-	defer func() {
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			// Leave the thread locked: it dies with the goroutine.
-			panic(fmt.Sprintf("restore network namespace: %v", err))
-		}
-		runtime.UnlockOSThread()
-	}()
-	f()
-}
+func inNetns(t *testing.T, ns string, f func()) { t.Helper(); netnstest.In(t, ns, f) }
 
 type testWriter struct{ t *testing.T }
 

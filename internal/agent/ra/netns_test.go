@@ -15,17 +15,13 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
-	"runtime"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
 	"golang.org/x/net/ipv6"
 
+	"github.com/spinel-net/spinel/internal/agent/netnstest"
 	"github.com/spinel-net/spinel/internal/agentapi"
 )
 
@@ -33,79 +29,22 @@ import (
 // guests' IPv6 router.
 const hostLinkLocal = "fe80::fcff:ffff:feff:ffff"
 
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("this test needs (CI runs as root and installs it): root: creates network namespaces")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Fatal("ip not found in PATH: install the Debian package iproute2")
-	}
-}
+func requireRoot(t *testing.T) { t.Helper(); netnstest.Require(t, nil) }
 
-func run(t *testing.T, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-var nsSeq atomic.Int32
+func run(t *testing.T, args ...string) string { t.Helper(); return netnstest.Run(t, args...) }
 
 // addNetns creates a network namespace deleted at the end of the test.
-func addNetns(t *testing.T, role string) string {
-	t.Helper()
-	name := fmt.Sprintf("spra-%s-%d-%d", role, os.Getpid(), nsSeq.Add(1))
-	run(t, "ip", "netns", "add", name)
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v %s", name, err, out)
-		}
-	})
-	return name
-}
+func addNetns(t *testing.T, role string) string { t.Helper(); return netnstest.Add(t, "spra", role) }
 
 // inNetns runs f on a locked thread switched into network namespace ns;
 // sockets f creates stay in ns.
-func inNetns(t *testing.T, ns string, f func()) {
-	t.Helper()
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	target, err := netns.GetFromName(ns)
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatal(err)
-	}
-	defer target.Close()
-	if err := netns.Set(target); err != nil {
-		runtime.UnlockOSThread()
-		t.Fatalf("setns %s: %v", ns, err)
-	}
-	defer func() {
-		if err := netns.Set(orig); err != nil {
-			// Leave the thread locked: it dies with the goroutine.
-			panic(fmt.Sprintf("restore network namespace: %v", err))
-		}
-		runtime.UnlockOSThread()
-	}()
-	f()
-}
+func inNetns(t *testing.T, ns string, f func()) { t.Helper(); netnstest.In(t, ns, f) }
 
-func sysctl(t *testing.T, ns, key, value string) {
-	t.Helper()
-	run(t, "ip", "netns", "exec", ns, "sh", "-c", "echo "+value+" > /proc/sys/net/"+key)
-}
+func sysctl(t *testing.T, ns, key, value string) { t.Helper(); netnstest.Sysctl(t, ns, key, value) }
 
 func readSysctl(t *testing.T, ns, key string) string {
 	t.Helper()
-	return strings.TrimSpace(run(t, "ip", "netns", "exec", ns, "cat", "/proc/sys/net/"+key))
+	return netnstest.ReadSysctl(t, ns, key)
 }
 
 // testbed is a hypervisor namespace and the VMs plugged into it.
@@ -180,17 +119,7 @@ func port(id string, v *vm, subnets ...agentapi.Subnet) agentapi.Port {
 // fails with its last complaint.
 func eventually(t *testing.T, timeout time.Duration, cond func() string) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		msg := cond()
-		if msg == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", timeout, msg)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	netnstest.Eventually(t, timeout, cond)
 }
 
 // waitDefaultRoute waits for the guest to have the host as its default
