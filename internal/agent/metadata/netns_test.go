@@ -34,7 +34,10 @@ import (
 	"github.com/spinel-net/spinel/internal/agentapi"
 )
 
-func requireTools(t *testing.T) { t.Helper(); netnstest.Require(t, map[string]string{"busybox": "busybox"}) }
+func requireTools(t *testing.T) {
+	t.Helper()
+	netnstest.Require(t, map[string]string{"busybox": "busybox"})
+}
 
 func run(t *testing.T, args ...string) string { t.Helper(); return netnstest.Run(t, args...) }
 
